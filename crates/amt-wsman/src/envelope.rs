@@ -640,6 +640,34 @@ impl Response {
         }
     }
 
+    /// A response whose action is derived from its body (`…/GetResponse`, `<class>/<method>Response`,
+    /// the WS-Addressing fault action…), with AMT's header layout.
+    pub fn for_body(resource_uri: &str, relates_to: &str, body: ResponseBody, counter: u64) -> Self {
+        let action = match &body {
+            ResponseBody::Get(_) => format!("{}Response", action::GET),
+            ResponseBody::Put(_) => format!("{}Response", action::PUT),
+            ResponseBody::Create(_) => format!("{}Response", action::CREATE),
+            ResponseBody::Delete(_) => format!("{}Response", action::DELETE),
+            ResponseBody::Enumerate { .. } => format!("{}Response", action::ENUMERATE),
+            ResponseBody::Pull { .. } => format!("{}Response", action::PULL),
+            ResponseBody::Release => format!("{}Response", action::RELEASE),
+            ResponseBody::Invoke { method, .. } => format!("{resource_uri}/{method}Response"),
+            ResponseBody::Fault(_) => action::FAULT_WSA.to_owned(),
+        };
+        Response {
+            header: ResponseHeader {
+                to: ns::ANONYMOUS.to_owned(),
+                relates_to: Some(relates_to.to_owned()),
+                action,
+                action_must_understand: true,
+                message_id: amt_message_id(counter),
+                resource_uri: Some(resource_uri.to_owned()),
+                other: Vec::new(),
+            },
+            body,
+        }
+    }
+
     /// The HTTP status AMT uses for this response (200, or 400/500 for faults).
     pub fn http_status(&self) -> u16 {
         match &self.body {

@@ -72,6 +72,14 @@ pub enum Error {
         /// `missing` or `repeated`.
         problem: &'static str,
     },
+    /// A selector the operation needs is absent.
+    #[error("{class}: missing selector {selector}")]
+    MissingSelector {
+        /// Class addressed.
+        class: String,
+        /// Selector name required.
+        selector: String,
+    },
     /// The resource URI names a class this implementation does not model.
     #[error("unknown class {0:?}")]
     UnknownClass(String),

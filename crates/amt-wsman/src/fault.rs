@@ -349,3 +349,42 @@ impl std::fmt::Display for Fault {
         }
     }
 }
+
+impl From<&Error> for Fault {
+    /// The fault a device answers when a request fails to decode (DSP0226 §14 fault table):
+    /// unknown actions → `ActionNotSupported`, unknown classes → `DestinationUnreachable`,
+    /// missing selectors → `InvalidSelectors`, oversize input → `EncodingLimit`, anything else
+    /// in the message → `SchemaValidationError`.
+    fn from(e: &Error) -> Self {
+        use crate::xml::XmlError;
+        match e {
+            Error::UnknownAction(a) => Fault::action_not_supported(a),
+            Error::UnknownClass(_) => Fault::destination_unreachable(),
+            Error::MissingSelector { .. } => Fault::invalid_selectors(),
+            Error::Xml(XmlError::TooLarge { .. })
+            | Error::Xml(XmlError::TooDeep { .. })
+            | Error::Xml(XmlError::TooManyElements { .. })
+            | Error::Xml(XmlError::TooManyAttributes { .. }) => Fault::new(
+                FaultCode::Sender,
+                Subcode::EncodingLimit,
+                format!("The request exceeds an encoding limit: {e}"),
+            ),
+            Error::NotAnEnvelope(_) => Fault::new(
+                FaultCode::Sender,
+                Subcode::InvalidMessageInformationHeader,
+                e.to_string(),
+            ),
+            Error::WrongNamespace { element, .. } if element == "Envelope" => Fault::new(
+                FaultCode::Sender,
+                Subcode::InvalidMessageInformationHeader,
+                e.to_string(),
+            ),
+            Error::Missing { .. } => Fault::new(
+                FaultCode::Sender,
+                Subcode::MessageInformationHeaderRequired,
+                e.to_string(),
+            ),
+            _ => Fault::schema_validation(e.to_string()),
+        }
+    }
+}

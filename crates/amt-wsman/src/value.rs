@@ -98,6 +98,14 @@ impl SelectorSet {
         })
     }
 
+    /// The text value of a required selector, or [`Error::MissingSelector`].
+    pub fn require(&self, class: &str, name: &str) -> Result<&str, Error> {
+        self.get(name).ok_or_else(|| Error::MissingSelector {
+            class: crate::ns::class_of(class).to_owned(),
+            selector: name.to_owned(),
+        })
+    }
+
     /// Writes `<w:SelectorSet>…</w:SelectorSet>` (nothing when empty).
     pub fn write(&self, out: &mut String, p: &Prefixes) {
         if self.0.is_empty() {

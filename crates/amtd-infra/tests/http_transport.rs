@@ -11,7 +11,8 @@ use amtd_infra::transport::{
 };
 use common::{echo_body, Action, Options, Server, PASSWORD, USER};
 
-const ENVELOPE: &[u8] = b"<Envelope xmlns=\"http://www.w3.org/2003/05/soap-envelope\"><Body/></Envelope>";
+const ENVELOPE: &[u8] =
+    b"<Envelope xmlns=\"http://www.w3.org/2003/05/soap-envelope\"><Body/></Envelope>";
 
 fn connect(server: &Server, password: &str, config: TransportConfig) -> WsmanConnection {
     let endpoint = DeviceEndpoint::http("127.0.0.1").with_port(server.port());
@@ -45,7 +46,10 @@ async fn digest_challenge_is_answered_then_request_succeeds() {
     for request in &seen {
         assert_eq!(request.method, "POST");
         assert_eq!(request.path, "/wsman");
-        assert_eq!(request.host.as_deref(), Some(format!("127.0.0.1:{}", server.port()).as_str()));
+        assert_eq!(
+            request.host.as_deref(),
+            Some(format!("127.0.0.1:{}", server.port()).as_str())
+        );
         assert_eq!(
             request.content_type.as_deref(),
             Some("application/soap+xml; charset=utf-8")
@@ -53,7 +57,11 @@ async fn digest_challenge_is_answered_then_request_succeeds() {
         assert_eq!(request.transfer_encoding, None, "never chunked on send");
         assert_eq!(request.body, ENVELOPE);
     }
-    assert_eq!(server.connection_count(), 1, "the 401 kept the connection alive");
+    assert_eq!(
+        server.connection_count(),
+        1,
+        "the 401 kept the connection alive"
+    );
 }
 
 #[tokio::test]
@@ -69,7 +77,11 @@ async fn second_request_is_authenticated_preemptively_with_next_nc() {
     assert_eq!(seen.len(), 3, "no second challenge round trip");
     assert!(seen[2].authorization.is_some());
     assert_eq!(seen[2].nc().as_deref(), Some("00000002"));
-    assert_eq!(server.connection_count(), 1, "keep-alive reused the connection");
+    assert_eq!(
+        server.connection_count(),
+        1,
+        "keep-alive reused the connection"
+    );
 }
 
 #[tokio::test]
@@ -85,7 +97,11 @@ async fn stale_nonce_is_retried_once_and_succeeds() {
     assert_eq!(response.status, 200);
     let seen = server.requests();
     assert_eq!(seen.len(), 3, "bare, stale, fresh");
-    assert_eq!(seen[2].nc().as_deref(), Some("00000001"), "nc restarts on the new nonce");
+    assert_eq!(
+        seen[2].nc().as_deref(),
+        Some("00000001"),
+        "nc restarts on the new nonce"
+    );
 }
 
 #[tokio::test]
@@ -113,11 +129,18 @@ async fn wrong_password_fails_after_exactly_one_retry() {
         "{error:?}"
     );
     assert!(!error.is_retryable());
-    assert_eq!(server.request_count(), 2, "one bare request and one retry, no more");
+    assert_eq!(
+        server.request_count(),
+        2,
+        "one bare request and one retry, no more"
+    );
 
     // The next call starts over and again costs exactly two requests.
     let again = conn.post(ENVELOPE).await.unwrap_err();
-    assert!(matches!(again, TransportError::AuthFailed { .. }), "{again:?}");
+    assert!(
+        matches!(again, TransportError::AuthFailed { .. }),
+        "{again:?}"
+    );
     assert_eq!(server.request_count(), 4);
 }
 
@@ -137,8 +160,9 @@ async fn unauthorized_without_digest_challenge_is_reported() {
         ..Options::default()
     };
     let server = Server::start(options, |_| Action::Raw {
-        bytes: b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Negotiate\r\nContent-Length: 0\r\n\r\n"
-            .to_vec(),
+        bytes:
+            b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Negotiate\r\nContent-Length: 0\r\n\r\n"
+                .to_vec(),
         close: false,
     })
     .await;
@@ -189,7 +213,11 @@ async fn connection_close_after_every_response_still_serves_consecutive_requests
     assert_eq!(server.request_count(), 4);
     assert_eq!(server.connection_count(), 4);
     let seen = server.requests();
-    assert_eq!(seen[3].nc().as_deref(), Some("00000003"), "the nonce outlives connections");
+    assert_eq!(
+        seen[3].nc().as_deref(),
+        Some("00000003"),
+        "the nonce outlives connections"
+    );
 }
 
 #[tokio::test]
@@ -229,7 +257,11 @@ async fn idle_timeout_reopens_the_connection() {
     conn.post(b"two").await.unwrap();
 
     assert_eq!(server.connection_count(), 2);
-    assert_eq!(server.request_count(), 3, "the nonce was kept across the reconnect");
+    assert_eq!(
+        server.request_count(),
+        3,
+        "the nonce was kept across the reconnect"
+    );
 }
 
 #[tokio::test]
@@ -248,7 +280,11 @@ async fn chunked_response_is_reassembled() {
 
     assert_eq!(first.body, b"<Envelope><Body/><");
     assert_eq!(second, first);
-    assert_eq!(server.connection_count(), 1, "a chunked response keeps the connection");
+    assert_eq!(
+        server.connection_count(),
+        1,
+        "a chunked response keeps the connection"
+    );
 }
 
 #[tokio::test]
@@ -296,7 +332,10 @@ async fn oversize_chunked_response_is_rejected() {
             bytes.extend_from_slice(b"\r\n");
         }
         bytes.extend_from_slice(b"0\r\n\r\n");
-        Action::Raw { bytes, close: false }
+        Action::Raw {
+            bytes,
+            close: false,
+        }
     })
     .await;
     let conn = connect(&server, PASSWORD, config);
@@ -364,11 +403,18 @@ async fn eof_after_send_is_reported_as_closed_after_send() {
     );
     assert!(!error.is_retryable());
     assert!(error.request_may_have_been_processed());
-    assert_eq!(server.request_count(), 2, "the device got the authenticated request");
+    assert_eq!(
+        server.request_count(),
+        2,
+        "the device got the authenticated request"
+    );
 
     // The connection is gone; the next call reconnects and authenticates preemptively.
     let again = conn.post(ENVELOPE).await.unwrap_err();
-    assert!(matches!(again, TransportError::ConnectionClosed { after_send: true }));
+    assert!(matches!(
+        again,
+        TransportError::ConnectionClosed { after_send: true }
+    ));
     assert_eq!(server.request_count(), 3);
 }
 
@@ -392,6 +438,32 @@ async fn response_cut_off_mid_body_is_malformed() {
         ),
         "{error:?}"
     );
+}
+
+#[tokio::test]
+async fn cancelled_call_leaves_the_connection_usable_for_the_next() {
+    // The first authenticated request hangs; every later one is answered.
+    let server = Server::start(Options::default(), |seen| {
+        if seen.number == 2 {
+            Action::Hang
+        } else {
+            Action::ok(echo_body(&seen.body))
+        }
+    })
+    .await;
+    let conn = connect(&server, PASSWORD, quick_config());
+
+    let cancelled = tokio::time::timeout(Duration::from_millis(200), conn.post(b"slow")).await;
+    assert!(cancelled.is_err(), "the call should have been cancelled");
+    let response = conn.post(b"next").await.unwrap();
+
+    assert_eq!(response.body, echo_body(b"next"));
+    assert_eq!(
+        server.connection_count(),
+        2,
+        "the abandoned connection was not reused"
+    );
+    assert_eq!(server.request_count(), 3);
 }
 
 #[tokio::test]
@@ -431,12 +503,19 @@ async fn concurrent_posts_are_serialized_on_one_connection() {
 
     assert_eq!(server.max_in_flight(), 1);
     assert_eq!(server.connection_count(), 1);
-    assert_eq!(server.request_count(), 9, "one challenge, then eight preemptive requests");
+    assert_eq!(
+        server.request_count(),
+        9,
+        "one challenge, then eight preemptive requests"
+    );
 }
 
 #[tokio::test]
 async fn invalid_host_is_rejected_before_connecting() {
     let endpoint = DeviceEndpoint::http("127.0.0.1:16992");
     let error = WsmanConnection::new(endpoint, USER, PASSWORD.into(), quick_config()).unwrap_err();
-    assert!(matches!(error, TransportError::InvalidEndpoint { .. }), "{error:?}");
+    assert!(
+        matches!(error, TransportError::InvalidEndpoint { .. }),
+        "{error:?}"
+    );
 }

@@ -7,8 +7,8 @@ mod common;
 use std::time::Duration;
 
 use amtd_infra::transport::{
-    CertFingerprint, ClientIdentity, DeviceEndpoint, PrivateKeyDer, ServerVerification,
-    TlsOptions, TransportConfig, TransportError, WsmanConnection,
+    CertFingerprint, ClientIdentity, DeviceEndpoint, PrivateKeyDer, ServerVerification, TlsOptions,
+    TransportConfig, TransportError, WsmanConnection,
 };
 use common::pki::{self, Ca};
 use common::{echo_body, Action, Options, Server, PASSWORD, USER};
@@ -49,15 +49,26 @@ fn is_certificate_error(error: &TransportError) -> bool {
 async fn self_signed_device_is_reachable_with_insecure_accept_any() {
     let device = pki::self_signed(&["iamt-setup"]);
     let server = tls_server(pki::server_config(&device, None)).await;
-    let conn = connect(&server, TlsOptions::new(ServerVerification::InsecureAcceptAny));
+    let conn = connect(
+        &server,
+        TlsOptions::new(ServerVerification::InsecureAcceptAny),
+    );
 
     let first = conn.post(ENVELOPE).await.unwrap();
     let second = conn.post(b"again").await.unwrap();
 
     assert_eq!(first.body, echo_body(ENVELOPE));
     assert_eq!(second.body, echo_body(b"again"));
-    assert_eq!(server.request_count(), 3, "digest works over TLS, preemptively too");
-    assert_eq!(server.connection_count(), 1, "the TLS connection is kept alive");
+    assert_eq!(
+        server.request_count(),
+        3,
+        "digest works over TLS, preemptively too"
+    );
+    assert_eq!(
+        server.connection_count(),
+        1,
+        "the TLS connection is kept alive"
+    );
 }
 
 #[tokio::test]
@@ -65,7 +76,10 @@ async fn pinned_fingerprint_accepts_exactly_that_certificate() {
     let device = pki::self_signed(&["iamt-setup"]);
     let server = tls_server(pki::server_config(&device, None)).await;
     let pin = CertFingerprint::of_der(&device.cert);
-    let conn = connect(&server, TlsOptions::new(ServerVerification::PinnedSha256(pin)));
+    let conn = connect(
+        &server,
+        TlsOptions::new(ServerVerification::PinnedSha256(pin)),
+    );
 
     let response = conn.post(ENVELOPE).await.unwrap();
 
@@ -78,7 +92,10 @@ async fn wrong_pin_is_rejected_before_anything_is_sent() {
     let other = pki::self_signed(&["iamt-setup"]);
     let server = tls_server(pki::server_config(&device, None)).await;
     let wrong_pin = CertFingerprint::of_der(&other.cert);
-    let conn = connect(&server, TlsOptions::new(ServerVerification::PinnedSha256(wrong_pin)));
+    let conn = connect(
+        &server,
+        TlsOptions::new(ServerVerification::PinnedSha256(wrong_pin)),
+    );
 
     let error = conn.post(ENVELOPE).await.unwrap_err();
 
@@ -96,10 +113,16 @@ async fn root_certs_verify_the_chain_and_the_device_name() {
     let roots = ServerVerification::RootCerts(vec![ca.cert()]);
 
     // Connected by IP address, verified against the FQDN.
-    let good = connect(&server, TlsOptions::new(roots.clone()).with_server_name("amt-device.test"));
+    let good = connect(
+        &server,
+        TlsOptions::new(roots.clone()).with_server_name("amt-device.test"),
+    );
     assert_eq!(good.post(ENVELOPE).await.unwrap().status, 200);
 
-    let wrong_name = connect(&server, TlsOptions::new(roots).with_server_name("other-device.test"));
+    let wrong_name = connect(
+        &server,
+        TlsOptions::new(roots).with_server_name("other-device.test"),
+    );
     let error = wrong_name.post(ENVELOPE).await.unwrap_err();
     assert!(is_certificate_error(&error), "{error:?}");
 }
@@ -125,8 +148,10 @@ async fn mutual_tls_with_a_client_certificate_succeeds() {
     let console_ca = Ca::new("console CA");
     let console = console_ca.issue(&["console.amtd.test"], ExtendedKeyUsagePurpose::ClientAuth);
     let server = tls_server(pki::server_config(&device, Some(&console_ca))).await;
-    let tls = TlsOptions::new(ServerVerification::PinnedSha256(CertFingerprint::of_der(&device.cert)))
-        .with_client_identity(console.identity());
+    let tls = TlsOptions::new(ServerVerification::PinnedSha256(CertFingerprint::of_der(
+        &device.cert,
+    )))
+    .with_client_identity(console.identity());
     let conn = connect(&server, tls);
 
     let response = conn.post(ENVELOPE).await.unwrap();
@@ -140,7 +165,10 @@ async fn mutual_tls_without_a_client_certificate_is_refused() {
     let device = pki::self_signed(&["amt-device.test"]);
     let console_ca = Ca::new("console CA");
     let server = tls_server(pki::server_config(&device, Some(&console_ca))).await;
-    let conn = connect(&server, TlsOptions::new(ServerVerification::InsecureAcceptAny));
+    let conn = connect(
+        &server,
+        TlsOptions::new(ServerVerification::InsecureAcceptAny),
+    );
 
     let error = conn.post(ENVELOPE).await.unwrap_err();
 
@@ -160,7 +188,8 @@ async fn mutual_tls_with_a_certificate_from_another_ca_is_refused() {
     let rogue_ca = Ca::new("rogue CA");
     let rogue = rogue_ca.issue(&["console.amtd.test"], ExtendedKeyUsagePurpose::ClientAuth);
     let server = tls_server(pki::server_config(&device, Some(&console_ca))).await;
-    let tls = TlsOptions::new(ServerVerification::InsecureAcceptAny).with_client_identity(rogue.identity());
+    let tls = TlsOptions::new(ServerVerification::InsecureAcceptAny)
+        .with_client_identity(rogue.identity());
     let conn = connect(&server, tls);
 
     let error = conn.post(ENVELOPE).await.unwrap_err();
@@ -179,7 +208,10 @@ async fn unusable_client_key_is_a_configuration_error() {
 
     let error = WsmanConnection::new(endpoint, USER, PASSWORD.into(), config()).unwrap_err();
 
-    assert!(matches!(error, TransportError::TlsConfig { .. }), "{error:?}");
+    assert!(
+        matches!(error, TransportError::TlsConfig { .. }),
+        "{error:?}"
+    );
 }
 
 #[tokio::test]
@@ -193,8 +225,11 @@ async fn device_that_never_finishes_the_handshake_hits_the_connect_timeout() {
             held.push(tcp);
         }
     });
-    let endpoint = DeviceEndpoint::https("127.0.0.1", TlsOptions::new(ServerVerification::InsecureAcceptAny))
-        .with_port(port);
+    let endpoint = DeviceEndpoint::https(
+        "127.0.0.1",
+        TlsOptions::new(ServerVerification::InsecureAcceptAny),
+    )
+    .with_port(port);
     let config = TransportConfig {
         connect_timeout: Duration::from_millis(300),
         ..config()
@@ -203,7 +238,10 @@ async fn device_that_never_finishes_the_handshake_hits_the_connect_timeout() {
 
     let error = conn.post(ENVELOPE).await.unwrap_err();
 
-    assert!(matches!(error, TransportError::ConnectTimeout { .. }), "{error:?}");
+    assert!(
+        matches!(error, TransportError::ConnectTimeout { .. }),
+        "{error:?}"
+    );
     assert!(error.is_retryable());
     holder.abort();
 }
@@ -221,11 +259,21 @@ async fn soap_fault_over_tls_is_returned() {
         close: true,
     })
     .await;
-    let conn = connect(&server, TlsOptions::new(ServerVerification::InsecureAcceptAny));
+    let conn = connect(
+        &server,
+        TlsOptions::new(ServerVerification::InsecureAcceptAny),
+    );
 
     for _ in 0..2 {
         let response = conn.post(ENVELOPE).await.unwrap();
-        assert_eq!((response.status, response.body.as_slice()), (400, &b"<Fault/>"[..]));
+        assert_eq!(
+            (response.status, response.body.as_slice()),
+            (400, &b"<Fault/>"[..])
+        );
     }
-    assert_eq!(server.connection_count(), 2, "reconnected after Connection: close");
+    assert_eq!(
+        server.connection_count(),
+        2,
+        "reconnected after Connection: close"
+    );
 }

@@ -1,18 +1,5 @@
 //! Console side: answering Digest challenges ([`DigestClient`]).
-//!
-//! The client remembers the last challenge so that every later request can carry credentials
-//! up front ("preemptive" authentication, `nc` + 1 each time), the way AMT consoles keep one
-//! nonce for a whole session. Its retry rules keep a wrong password from hammering the device
-//! (AMT locks accounts out after repeated failures):
-//!
-//! | 401 within one request | decision |
-//! | --- | --- |
-//! | the first (no credentials yet, or credentials built on an old nonce) | [`RetryDecision::Retry`] |
-//! | a later one with `stale=true`, once per request | [`RetryDecision::Retry`] |
-//! | any other | [`RetryDecision::GiveUp`]: the password is wrong |
-//!
-//! So a request is sent at most three times (bare, with credentials, again after a stale
-//! nonce), and a wrong password costs at most one retry.
+//! The retry rules are documented on [`DigestClient`].
 
 use super::{response_hex, response_hex_rfc2069, Authorization, Challenge, DigestError};
 use crate::secret::SecretString;
@@ -23,11 +10,25 @@ pub enum RetryDecision {
     /// Send the request again with a fresh [`DigestClient::authorization`].
     Retry,
     /// Stop: the credentials were refused (wrong user name or password). Report it; do not
-    /// retry, or the device may lock the account out.
+    /// retry, or the device may throttle or lock out the account.
     GiveUp,
 }
 
 /// Digest state for one console-to-device session (one user on one device).
+///
+/// The client remembers the last challenge so that every later request can carry credentials
+/// up front ("preemptive" authentication, `nc` + 1 each time), the way AMT consoles keep one
+/// nonce for a whole session. Its retry rules keep a wrong password from hammering the device
+/// (a device may throttle or lock out an account after repeated failures):
+///
+/// | 401 within one request | decision |
+/// | --- | --- |
+/// | the first (no credentials yet, or credentials built on an old nonce) | [`RetryDecision::Retry`] |
+/// | a later one with `stale=true`, once per request | [`RetryDecision::Retry`] |
+/// | any other | [`RetryDecision::GiveUp`]: the password is wrong |
+///
+/// So a request is sent at most three times (bare, with credentials, again after a stale
+/// nonce), and a wrong password costs at most one retry.
 ///
 /// Typical use per request:
 /// 1. `authorization(method, uri, cnonce)`; send it as the `Authorization` header when it is
@@ -150,8 +151,8 @@ impl DigestClient {
         Some(header.to_header_value())
     }
 
-    /// Takes the `WWW-Authenticate` value of a `401` and decides whether to retry (see the
-    /// module docs for the rules). The new challenge is kept in either case; `nc` restarts when
+    /// Takes the `WWW-Authenticate` value of a `401` and decides whether to retry (see
+    /// [`DigestClient`] for the rules). The new challenge is kept in either case; `nc` restarts when
     /// the nonce changed. After [`RetryDecision::GiveUp`] the per-request bookkeeping is reset,
     /// so the next call belongs to a new request.
     ///

@@ -25,6 +25,23 @@
 //! - the device side: [`DigestVerifier`], which issues nonces and checks `Authorization` headers
 //!   ([`DigestRejection`] says why one was refused).
 //!
+//! # Parsing
+//! [`Challenge::parse`] and [`Authorization::parse`] share one parser for
+//! `Digest name=value, name="quoted value", …`:
+//! - the scheme and parameter names are case-insensitive, spacing (SP/HTAB) around `=` and `,`
+//!   is free and empty list elements (`,,`) are skipped;
+//! - values are tokens or quoted-strings with `\` escapes (RFC 9110 §5.6.4); unquoted values are
+//!   accepted for any parameter, since some stacks leave `uri` or `qop` unquoted;
+//! - control characters are refused everywhere (header injection), duplicate parameters are
+//!   refused (ambiguity), unknown parameters are ignored;
+//! - input is bounded: at most [`MAX_HEADER_LEN`] bytes and [`MAX_PARAMS`] parameters.
+//!
+//! The parser never panics, whatever the input (checked by property tests and a fuzz target).
+//!
+//! Each header value is parsed from a single header line. A response that carries several
+//! `WWW-Authenticate` headers (for example `Negotiate` and `Digest`) must be split by the
+//! caller; a non-Digest value yields [`DigestError::NotDigest`].
+//!
 //! # The redirection protocol uses the same maths
 //! AMT redirection (SOL / IDE-R / KVM, TCP 16994/16995) authenticates with the same digest
 //! inside its binary `AuthenticateSession` message (auth type 4 = RFC 2617, 3 = RFC 2069). The

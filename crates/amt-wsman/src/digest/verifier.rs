@@ -1,29 +1,5 @@
 //! Device side: issuing nonces and checking `Authorization` headers ([`DigestVerifier`]).
-//!
-//! The verifier keeps a bounded table of the nonces it issued (oldest evicted first) with the
-//! highest `nc` accepted for each. A request is accepted only when **all** of these hold:
-//!
-//! 1. the header parses and has `username`, `realm`, `nonce`, `uri` (non-empty), `response`,
-//!    `qop`, `nc` and `cnonce` (non-empty): challenges always offer `qop="auth"`, so RFC 2069
-//!    requests without `qop` are refused;
-//! 2. `realm` is ours, `qop` is `auth`, `algorithm` is absent or `MD5`;
-//! 3. `nc` is 1 to 8 hex digits (RFC 2617 says exactly 8; MeshCentral sends a decimal counter,
-//!    and decimal numerals read as hex still increase, so both work);
-//! 4. `response` is **exactly 32 hex digits**. This is checked before anything is compared:
-//!    an empty, truncated, over-long or non-hex response is refused outright
-//!    (CVE-2017-5689, see the [module docs](super));
-//! 5. the response equals the expected digest, compared over all 16 bytes in constant time
-//!    (upper- and lowercase hex both accepted). An unknown user is checked against a dummy
-//!    `HA1`, so the work done does not reveal whether the user exists;
-//! 6. the nonce is one we issued, is younger than [`VerifierConfig::nonce_lifetime_secs`], and
-//!    `nc` is greater than any `nc` accepted before on it.
-//!
-//! Nonce problems (step 6) are reported only when the response was otherwise correct, so
-//! [`DigestRejection::is_stale_nonce`] means "the client knows the password": answer with a new
-//! challenge carrying `stale=true` and a well-behaved client retries without bothering the
-//! user. A wrong password always yields [`DigestRejection::WrongResponse`] or
-//! [`DigestRejection::UnknownUser`] and a challenge with `stale=false`. `nc` is only recorded on
-//! success, so a forged request cannot burn counts and lock out the real client.
+//! The user-facing rules are documented on [`DigestVerifier`].
 
 use std::collections::{HashMap, VecDeque};
 
@@ -127,6 +103,31 @@ struct NonceState {
 ///
 /// It holds no clock and no random source: pass `now_secs` (any monotonic seconds count) and
 /// 16 random bytes per challenge.
+///
+/// The verifier keeps a bounded table of the nonces it issued (oldest evicted first) with the
+/// highest `nc` accepted for each. A request is accepted only when **all** of these hold:
+///
+/// 1. the header parses and has `username`, `realm`, `nonce`, `uri` (non-empty), `response`,
+///    `qop`, `nc` and `cnonce` (non-empty): challenges always offer `qop="auth"`, so RFC 2069
+///    requests without `qop` are refused;
+/// 2. `realm` is ours, `qop` is `auth`, `algorithm` is absent or `MD5`;
+/// 3. `nc` is 1 to 8 hex digits (RFC 2617 says exactly 8; MeshCentral sends a decimal counter,
+///    and decimal numerals read as hex still increase, so both work);
+/// 4. `response` is **exactly 32 hex digits**. This is checked before anything is compared:
+///    an empty, truncated, over-long or non-hex response is refused outright
+///    (CVE-2017-5689, see the [module docs](crate::digest));
+/// 5. the response equals the expected digest, compared over all 16 bytes in constant time
+///    (upper- and lowercase hex both accepted). An unknown user is checked against a dummy
+///    `HA1`, so the work done does not reveal whether the user exists;
+/// 6. the nonce is one we issued, is younger than [`VerifierConfig::nonce_lifetime_secs`], and
+///    `nc` is greater than any `nc` accepted before on it.
+///
+/// Nonce problems (step 6) are reported only when the response was otherwise correct, so
+/// [`DigestRejection::is_stale_nonce`] means "the client knows the password": answer with a new
+/// challenge carrying `stale=true` and a well-behaved client retries without bothering the
+/// user. A wrong password always yields [`DigestRejection::WrongResponse`] or
+/// [`DigestRejection::UnknownUser`] and a challenge with `stale=false`. `nc` is only recorded on
+/// success, so a forged request cannot burn counts and lock out the real client.
 #[derive(Debug, Clone)]
 pub struct DigestVerifier {
     realm: String,
@@ -201,7 +202,7 @@ impl DigestVerifier {
     /// compared with the request target (AMT consoles always use `/wsman`); use
     /// [`DigestVerifier::verify_for_uri`] to compare it.
     ///
-    /// Returns the authenticated user name. See the [module docs](self) for the checks.
+    /// Returns the authenticated user name. See [`DigestVerifier`] for the checks.
     ///
     /// # Errors
     /// A [`DigestRejection`] naming the first check that failed.

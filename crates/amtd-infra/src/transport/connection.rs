@@ -146,7 +146,8 @@ impl WsmanConnection {
         body: &[u8],
         request_timeout: Duration,
     ) -> Result<Response, TransportError> {
-        let span = tracing::debug_span!("wsman_post", peer = %self.peer, request_bytes = body.len());
+        let span =
+            tracing::debug_span!("wsman_post", peer = %self.peer, request_bytes = body.len());
         self.post_inner(body, request_timeout)
             .instrument(span)
             .await
@@ -180,10 +181,9 @@ impl WsmanConnection {
     ) -> Result<Response, TransportError> {
         let mut guard = self.state.lock().await;
         let state = &mut *guard;
-        // `on_success` resets the Digest client's per-request retry bookkeeping. An earlier
-        // call may have ended between a 401 and its retry (transport error, cancellation),
-        // which would otherwise count against this call.
-        state.digest.on_success();
+        // An earlier call may have ended between a 401 and its retry (transport error,
+        // cancellation); its 401 must not count against this call.
+        begin_digest_request(&mut state.digest);
         let mut sends: u32 = 0;
         loop {
             let cnonce = hex::encode(rand::random::<[u8; 16]>());
@@ -236,10 +236,13 @@ impl WsmanConnection {
             })?;
             match decision {
                 RetryDecision::Retry if sends < MAX_SENDS => {
-                    debug!(requests = sends, "Digest challenge received; sending credentials");
+                    debug!(
+                        requests = sends,
+                        "Digest challenge received; sending credentials"
+                    );
                 }
                 RetryDecision::Retry | RetryDecision::GiveUp => {
-                    state.digest.on_success();
+                    begin_digest_request(&mut state.digest);
                     warn!(
                         user = state.digest.username(),
                         requests = sends,
@@ -295,7 +298,13 @@ impl WsmanConnection {
         let mut sent = false;
         let result = tokio::time::timeout(
             request_timeout,
-            write_and_read(stream, request, self.config.max_response_bytes, &self.peer, &mut sent),
+            write_and_read(
+                stream,
+                request,
+                self.config.max_response_bytes,
+                &self.peer,
+                &mut sent,
+            ),
         )
         .await;
         match result {
@@ -449,7 +458,9 @@ async fn write_and_read(
                     after_send: true,
                 })),
                 Eof::Truncated(problem) => {
-                    Err(Attempt::Failed(TransportError::MalformedResponse { problem }))
+                    Err(Attempt::Failed(TransportError::MalformedResponse {
+                        problem,
+                    }))
                 }
             };
         }
@@ -460,7 +471,9 @@ async fn write_and_read(
                 return Err(Attempt::Failed(TransportError::ResponseTooLarge { limit }));
             }
             Err(DecodeError::Malformed(problem)) => {
-                return Err(Attempt::Failed(TransportError::MalformedResponse { problem }));
+                return Err(Attempt::Failed(TransportError::MalformedResponse {
+                    problem,
+                }));
             }
         }
     }
@@ -491,10 +504,14 @@ fn peer_has_closed(stream: &mut Stream) -> bool {
     let mut cx = Context::from_waker(Waker::noop());
     let mut byte = [0u8; 1];
     let mut buf = ReadBuf::new(&mut byte);
-    match Pin::new(stream).poll_read(&mut cx, &mut buf) {
-        Poll::Pending => false,
-        Poll::Ready(_) => true,
-    }
+    Pin::new(stream).poll_read(&mut cx, &mut buf).is_ready()
+}
+
+/// Clears the Digest client's per-request retry bookkeeping (how many 401s this request has
+/// seen) while keeping the nonce. `DigestClient` has no method named for this; `on_success`
+/// does exactly this reset.
+fn begin_digest_request(digest: &mut DigestClient) {
+    digest.on_success();
 }
 
 /// True for a `WWW-Authenticate` value of the Digest scheme.
@@ -589,12 +606,26 @@ mod tests {
 
     #[test]
     fn hosts_are_validated_and_ipv6_brackets_stripped() {
-        assert_eq!(validate_host("amt01.example.com").ok().as_deref(), Some("amt01.example.com"));
+        assert_eq!(
+            validate_host("amt01.example.com").ok().as_deref(),
+            Some("amt01.example.com")
+        );
         assert_eq!(validate_host("[::1]").ok().as_deref(), Some("::1"));
         assert_eq!(validate_host("::1").ok().as_deref(), Some("::1"));
-        for bad in ["", "host:16992", "a b", "a\r\nb", "http://x", "user@host", "caf\u{e9}"] {
+        for bad in [
+            "",
+            "host:16992",
+            "a b",
+            "a\r\nb",
+            "http://x",
+            "user@host",
+            "caf\u{e9}",
+        ] {
             assert!(
-                matches!(validate_host(bad), Err(TransportError::InvalidEndpoint { .. })),
+                matches!(
+                    validate_host(bad),
+                    Err(TransportError::InvalidEndpoint { .. })
+                ),
                 "{bad:?} accepted"
             );
         }

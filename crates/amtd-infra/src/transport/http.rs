@@ -43,7 +43,11 @@ pub(crate) fn is_safe_header_value(value: &str) -> bool {
 ///
 /// `host_header` and `authorization` must pass [`is_safe_header_value`]; the caller checks this
 /// because their origin (caller configuration, device challenge) decides whose fault it is.
-pub(crate) fn encode_request(host_header: &str, authorization: Option<&str>, body: &[u8]) -> Vec<u8> {
+pub(crate) fn encode_request(
+    host_header: &str,
+    authorization: Option<&str>,
+    body: &[u8],
+) -> Vec<u8> {
     debug_assert!(is_safe_header_value(host_header));
     debug_assert!(authorization.is_none_or(is_safe_header_value));
     let mut head = format!(
@@ -538,7 +542,9 @@ mod tests {
                 .to_vec()
         );
         let without = encode_request("h:1", None, b"");
-        assert!(!String::from_utf8(without).unwrap().contains("Authorization"));
+        assert!(!String::from_utf8(without)
+            .unwrap()
+            .contains("Authorization"));
     }
 
     #[test]
@@ -649,7 +655,10 @@ mod tests {
     fn interim_continue_is_skipped() {
         let raw = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
         let response = decode_bytewise(raw, 10).unwrap().unwrap();
-        assert_eq!((response.status, response.body.as_slice()), (200, &b"ok"[..]));
+        assert_eq!(
+            (response.status, response.body.as_slice()),
+            (200, &b"ok"[..])
+        );
     }
 
     #[test]
@@ -719,5 +728,100 @@ mod tests {
         let raw = b"HTTP/1.1 204 No Content\r\n\r\n";
         let response = decode_all(raw, 10).unwrap().unwrap();
         assert!(response.body.is_empty() && response.reusable);
+    }
+
+    /// Frames `body` as a response: Content-Length, chunked with the given chunk sizes, or
+    /// read-to-close.
+    fn frame(body: &[u8], framing: u8, chunk_sizes: &[usize]) -> Vec<u8> {
+        let mut out = b"HTTP/1.1 200 OK\r\nContent-Type: application/soap+xml\r\n".to_vec();
+        match framing % 3 {
+            0 => {
+                out.extend_from_slice(format!("Content-Length: {}\r\n\r\n", body.len()).as_bytes());
+                out.extend_from_slice(body);
+            }
+            1 => {
+                out.extend_from_slice(b"Transfer-Encoding: chunked\r\n\r\n");
+                let mut rest = body;
+                let mut sizes = chunk_sizes.iter().cycle();
+                while !rest.is_empty() {
+                    let n = sizes.next().copied().unwrap_or(1).clamp(1, rest.len());
+                    out.extend_from_slice(format!("{n:x}\r\n").as_bytes());
+                    out.extend_from_slice(&rest[..n]);
+                    out.extend_from_slice(b"\r\n");
+                    rest = &rest[n..];
+                }
+                out.extend_from_slice(b"0\r\n\r\n");
+            }
+            _ => {
+                out.extend_from_slice(b"Connection: close\r\n\r\n");
+                out.extend_from_slice(body);
+            }
+        }
+        out
+    }
+
+    /// Pushes `bytes` in pieces cut at `cuts`, then signals EOF if nothing completed.
+    fn decode_in_pieces(bytes: &[u8], cuts: &[usize], max: usize) -> Result<Vec<u8>, String> {
+        let mut decoder = ResponseDecoder::new(max);
+        let mut points: Vec<usize> = cuts.iter().map(|c| c % (bytes.len() + 1)).collect();
+        points.push(0);
+        points.push(bytes.len());
+        points.sort_unstable();
+        points.dedup();
+        for pair in points.windows(2) {
+            match decoder.push(&bytes[pair[0]..pair[1]]) {
+                Ok(Some(response)) => return Ok(response.body),
+                Ok(None) => {}
+                Err(error) => return Err(format!("{error:?}")),
+            }
+        }
+        match decoder.finish() {
+            Eof::Complete(response) => Ok(response.body),
+            other => Err(format!("{other:?}")),
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_framing_and_any_split_yield_the_body(
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..600),
+            framing in 0u8..3,
+            chunk_sizes in proptest::collection::vec(1usize..100, 1..8),
+            cuts in proptest::collection::vec(proptest::prelude::any::<usize>(), 0..12),
+        ) {
+            let bytes = frame(&body, framing, &chunk_sizes);
+            proptest::prop_assert_eq!(decode_in_pieces(&bytes, &cuts, 1024), Ok(body));
+        }
+
+        #[test]
+        fn body_over_the_limit_is_always_refused(
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 65..300),
+            framing in 0u8..3,
+            chunk_sizes in proptest::collection::vec(1usize..100, 1..8),
+            cuts in proptest::collection::vec(proptest::prelude::any::<usize>(), 0..12),
+        ) {
+            let bytes = frame(&body, framing, &chunk_sizes);
+            proptest::prop_assert_eq!(
+                decode_in_pieces(&bytes, &cuts, 64),
+                Err(format!("{:?}", DecodeError::TooLarge { limit: 64 }))
+            );
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic(
+            prefix in 0usize..4,
+            junk in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..400),
+            cuts in proptest::collection::vec(proptest::prelude::any::<usize>(), 0..12),
+        ) {
+            let starts: [&[u8]; 4] = [
+                b"",
+                b"HTTP/1.1 200 OK\r\n",
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+                b"HTTP/1.1 401 Unauthorized\r\nContent-Length: 5\r\n\r\n",
+            ];
+            let mut bytes = starts[prefix].to_vec();
+            bytes.extend_from_slice(&junk);
+            let _ = decode_in_pieces(&bytes, &cuts, 128);
+        }
     }
 }

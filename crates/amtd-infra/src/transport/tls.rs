@@ -11,7 +11,9 @@ use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, Server
 use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::{CryptoProvider, WebPkiSupportedAlgorithms};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use rustls::{CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
+use rustls::{
+    CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
+};
 
 use crate::transport::error::TransportError;
 
@@ -216,9 +218,10 @@ pub(crate) fn client_config(
     };
 
     let name = options.server_name.as_deref().unwrap_or(host);
-    let server_name = ServerName::try_from(name.to_owned()).map_err(|_| TransportError::TlsConfig {
-        source: rustls::Error::General(format!("{name:?} is not a DNS name or IP address")),
-    })?;
+    let server_name =
+        ServerName::try_from(name.to_owned()).map_err(|_| TransportError::TlsConfig {
+            source: rustls::Error::General(format!("{name:?} is not a DNS name or IP address")),
+        })?;
     Ok((Arc::new(config), server_name))
 }
 
@@ -302,7 +305,11 @@ mod tests {
     fn client_identity_debug_hides_the_key() {
         let key = PrivateKeyDer::Pkcs8(vec![0x53, 0x45, 0x43, 0x52, 0x45, 0x54].into());
         let identity = ClientIdentity::new(vec![CertificateDer::from(vec![1, 2, 3])], key);
-        let text = format!("{identity:?} {:?}", TlsOptions::new(ServerVerification::InsecureAcceptAny).with_client_identity(identity.clone()));
+        let text = format!(
+            "{identity:?} {:?}",
+            TlsOptions::new(ServerVerification::InsecureAcceptAny)
+                .with_client_identity(identity.clone())
+        );
         assert!(text.contains("<redacted>"));
         assert!(!text.contains("83, 69, 67"), "key bytes leaked: {text}");
         assert!(!text.contains("SECRET"));

@@ -126,7 +126,10 @@ impl Drop for Server {
 }
 
 impl Server {
-    pub async fn start(options: Options, handler: impl Fn(&Seen) -> Action + Send + Sync + 'static) -> Server {
+    pub async fn start(
+        options: Options,
+        handler: impl Fn(&Seen) -> Action + Send + Sync + 'static,
+    ) -> Server {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let verifier = DigestVerifier::new(
@@ -206,7 +209,11 @@ impl Server {
 
     /// Forget every nonce just before request `number` is checked, as a rebooted device would.
     pub fn forget_nonces_before_request(&self, number: usize) {
-        self.shared.forget_nonces_before.lock().unwrap().insert(number);
+        self.shared
+            .forget_nonces_before
+            .lock()
+            .unwrap()
+            .insert(number);
     }
 }
 
@@ -284,14 +291,20 @@ fn reply_bytes(status: u16, extra_headers: &str, body: &[u8], close: bool) -> Ve
     out
 }
 
-async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, shared: Arc<Shared>, connection: usize) {
+async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
+    mut stream: S,
+    shared: Arc<Shared>,
+    connection: usize,
+) {
     let mut buf = Vec::new();
     loop {
         let Some((mut seen, _)) = read_request(&mut stream, &mut buf).await else {
             return;
         };
         let now_in_flight = shared.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
-        shared.max_in_flight.fetch_max(now_in_flight, Ordering::SeqCst);
+        shared
+            .max_in_flight
+            .fetch_max(now_in_flight, Ordering::SeqCst);
         seen.connection = connection;
         {
             let mut requests = shared.requests.lock().unwrap();
@@ -324,7 +337,11 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S, shared: Arc<Sha
                 close,
             } => {
                 let close = close || shared.options.close_after_each;
-                if stream.write_all(&reply_bytes(status, "", &body, close)).await.is_err() {
+                if stream
+                    .write_all(&reply_bytes(status, "", &body, close))
+                    .await
+                    .is_err()
+                {
                     return;
                 }
                 close
@@ -354,7 +371,12 @@ fn authenticate(shared: &Shared, seen: &Seen) -> Option<String> {
     let (user, password) = shared.options.auth.as_ref()?;
     let now = shared.start.elapsed().as_secs();
     let mut verifier = shared.verifier.lock().unwrap();
-    if shared.forget_nonces_before.lock().unwrap().remove(&seen.number) {
+    if shared
+        .forget_nonces_before
+        .lock()
+        .unwrap()
+        .remove(&seen.number)
+    {
         *verifier = DigestVerifier::new(REALM.to_owned(), VerifierConfig::default());
     }
     let stale = match seen.authorization.as_deref() {

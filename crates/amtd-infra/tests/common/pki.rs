@@ -29,8 +29,11 @@ impl Leaf {
 /// A self-signed certificate for `names`, like an AMT device in setup mode presents.
 pub fn self_signed(names: &[&str]) -> Leaf {
     let key = KeyPair::generate().unwrap();
-    let mut params = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
-    params.distinguished_name.push(DnType::CommonName, "iAMT Self-Signed Test");
+    let mut params =
+        CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
+    params
+        .distinguished_name
+        .push(DnType::CommonName, "iAMT Self-Signed Test");
     let cert = params.self_signed(&key).unwrap();
     Leaf {
         cert: cert.der().clone(),
@@ -60,8 +63,13 @@ impl Ca {
     /// A leaf for `names` with the given extended key usage.
     pub fn issue(&self, names: &[&str], usage: ExtendedKeyUsagePurpose) -> Leaf {
         let key = KeyPair::generate().unwrap();
-        let mut params = CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
-        params.distinguished_name.push(DnType::CommonName, names.first().copied().unwrap_or("client"));
+        let mut params =
+            CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>())
+                .unwrap();
+        params.distinguished_name.push(
+            DnType::CommonName,
+            names.first().copied().unwrap_or("client"),
+        );
         params.extended_key_usages = vec![usage];
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         let cert = params.signed_by(&key, &self.issuer).unwrap();
@@ -87,12 +95,18 @@ pub fn server_config(leaf: &Leaf, client_ca: Option<&Ca>) -> Arc<rustls::ServerC
         Some(ca) => {
             let mut roots = rustls::RootCertStore::empty();
             roots.add(ca.cert()).unwrap();
-            let verifier =
-                rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider())
-                    .build()
-                    .unwrap();
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+                Arc::new(roots),
+                provider(),
+            )
+            .build()
+            .unwrap();
             builder.with_client_cert_verifier(verifier)
         }
     };
-    Arc::new(builder.with_single_cert(vec![leaf.cert.clone()], leaf.key_der()).unwrap())
+    Arc::new(
+        builder
+            .with_single_cert(vec![leaf.cert.clone()], leaf.key_der())
+            .unwrap(),
+    )
 }
