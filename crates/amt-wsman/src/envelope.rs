@@ -516,9 +516,7 @@ fn parse_pull(first: Option<&Element>) -> Result<Pull, Error> {
         match (c.ns.as_deref(), c.name.as_str()) {
             (Some(ns::WSEN), "EnumerationContext") => {}
             (Some(ns::WSEN), "MaxElements") => pull.max_elements = Some(parse_u32(c, "Pull")?),
-            (Some(ns::WSEN), "MaxCharacters") => {
-                pull.max_characters = Some(parse_u32(c, "Pull")?)
-            }
+            (Some(ns::WSEN), "MaxCharacters") => pull.max_characters = Some(parse_u32(c, "Pull")?),
             (Some(ns::WSEN), "MaxTime") => {}
             _ => {
                 return Err(Error::Unexpected {
@@ -615,7 +613,10 @@ pub struct Response {
 
 /// AMT's response MessageID for a counter value: `uuid:00000000-8086-8086-8086-<12 hex>`.
 pub fn amt_message_id(counter: u64) -> String {
-    format!("uuid:00000000-8086-8086-8086-{:012X}", counter & 0xFFFF_FFFF_FFFF)
+    format!(
+        "uuid:00000000-8086-8086-8086-{:012X}",
+        counter & 0xFFFF_FFFF_FFFF
+    )
 }
 
 impl Response {
@@ -642,7 +643,12 @@ impl Response {
 
     /// A response whose action is derived from its body (`…/GetResponse`, `<class>/<method>Response`,
     /// the WS-Addressing fault action…), with AMT's header layout.
-    pub fn for_body(resource_uri: &str, relates_to: &str, body: ResponseBody, counter: u64) -> Self {
+    pub fn for_body(
+        resource_uri: &str,
+        relates_to: &str,
+        body: ResponseBody,
+        counter: u64,
+    ) -> Self {
         let action = match &body {
             ResponseBody::Get(_) => format!("{}Response", action::GET),
             ResponseBody::Put(_) => format!("{}Response", action::PUT),

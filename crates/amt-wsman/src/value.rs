@@ -36,7 +36,11 @@ impl Prefixes {
     };
 
     fn known(&self) -> [(&'static str, &'static str); 3] {
-        [(ns::WSA, self.wsa), (ns::WSMAN, self.wsman), (ns::XSI, self.xsi)]
+        [
+            (ns::WSA, self.wsa),
+            (ns::WSMAN, self.wsman),
+            (ns::XSI, self.xsi),
+        ]
     }
 }
 
@@ -92,10 +96,13 @@ impl SelectorSet {
 
     /// The text value of a selector by name.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.0.iter().find(|s| s.name == name).and_then(|s| match &s.value {
-            SelectorValue::Text(t) => Some(t.as_str()),
-            SelectorValue::Epr(_) => None,
-        })
+        self.0
+            .iter()
+            .find(|s| s.name == name)
+            .and_then(|s| match &s.value {
+                SelectorValue::Text(t) => Some(t.as_str()),
+                SelectorValue::Epr(_) => None,
+            })
     }
 
     /// The text value of a required selector, or [`Error::MissingSelector`].

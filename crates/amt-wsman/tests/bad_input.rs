@@ -1,4 +1,5 @@
 //! Bad input gets a typed error naming what is wrong, and never a panic.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use amt_wsman::classes::Call;
 use amt_wsman::fault::Subcode;
@@ -85,7 +86,10 @@ fn unknown_method_is_unknown_action_at_dispatch() {
         );
     let req = Request::parse(s.as_bytes()).expect("well-formed method call");
     let e = Call::from_request(&req).unwrap_err();
-    assert!(matches!(e, Error::UnknownAction(ref a) if a.contains("SelfDestruct")), "{e}");
+    assert!(
+        matches!(e, Error::UnknownAction(ref a) if a.contains("SelfDestruct")),
+        "{e}"
+    );
 }
 
 #[test]
@@ -94,7 +98,10 @@ fn unknown_class_is_destination_unreachable() {
     let req = Request::parse(s.as_bytes()).expect("well-formed");
     let e = Call::from_request(&req).unwrap_err();
     assert!(matches!(e, Error::UnknownClass(ref c) if c.contains("AMT_DoesNotExist")));
-    assert_eq!(Fault::from(&e).subcode, Some(Subcode::DestinationUnreachable));
+    assert_eq!(
+        Fault::from(&e).subcode,
+        Some(Subcode::DestinationUnreachable)
+    );
 }
 
 #[test]
@@ -216,7 +223,10 @@ fn unknown_enum_value_is_typed() {
     use amt_wsman::classes::cim::PowerState;
     assert!(matches!(
         PowerState::try_from(99u16),
-        Err(Error::UnknownEnumValue { type_name: "PowerState", value: 99 })
+        Err(Error::UnknownEnumValue {
+            type_name: "PowerState",
+            value: 99
+        })
     ));
 }
 

@@ -2,6 +2,7 @@
 //!
 //! Reads ../shared/fixtures/wsman-responses in place (recorded AMT responses, anonymised, from
 //! device-management-toolkit/go-wsman-messages). Skips with a message when the folder is absent.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 
@@ -35,7 +36,11 @@ fn every_recorded_response_parses_without_loss() {
         return;
     };
     let files = common::xml_files(&dir);
-    assert!(files.len() > 200, "expected the whole corpus, found {}", files.len());
+    assert!(
+        files.len() > 200,
+        "expected the whole corpus, found {}",
+        files.len()
+    );
     let mut typed = 0usize;
     let mut failures = Vec::new();
     for f in &files {
@@ -70,7 +75,10 @@ fn every_recorded_response_parses_without_loss() {
                 .take(6)
                 .map(|(x, y)| format!("  recorded: {x}\n  ours:     {y}"))
                 .collect();
-            failures.push(format!("{rel}: re-serialised document differs:\n{}", diff.join("\n")));
+            failures.push(format!(
+                "{rel}: re-serialised document differs:\n{}",
+                diff.join("\n")
+            ));
             continue;
         }
         match Response::parse(ours.as_bytes()) {
@@ -108,6 +116,11 @@ fn every_recorded_response_parses_without_loss() {
             }
         }
     }
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     eprintln!("{} fixtures, {typed} typed instances", files.len());
 }

@@ -1,12 +1,13 @@
 //! Round-trip property tests: build → parse gives back the same value, for requests (console
 //! builds, device parses) and responses (device builds, console parses).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use amt_wsman::envelope::{Enumerate, EnumerationMode, Pull};
 use amt_wsman::fault::{FaultCode, Subcode};
 use amt_wsman::value::{Selector, SelectorValue};
 use amt_wsman::{
-    EndpointReference, Fault, Instance, Item, Operation, Property, Request, Response,
-    ResponseBody, SelectorSet, Value,
+    EndpointReference, Fault, Instance, Item, Operation, Property, Request, Response, ResponseBody,
+    SelectorSet, Value,
 };
 use proptest::prelude::*;
 
@@ -26,7 +27,10 @@ fn ident() -> impl Strategy<Value = String> {
 }
 
 fn class() -> impl Strategy<Value = String> {
-    (prop_oneof![Just("AMT_"), Just("CIM_"), Just("IPS_")], ident())
+    (
+        prop_oneof![Just("AMT_"), Just("CIM_"), Just("IPS_")],
+        ident(),
+    )
         .prop_map(|(p, n)| format!("{p}{n}"))
 }
 
@@ -66,15 +70,16 @@ fn instance(name: Option<String>) -> BoxedStrategy<Instance> {
         (ident(), value).prop_map(|(name, value)| Property { name, value }),
         0..6,
     );
-    (class(), props).prop_map(move |(c, properties)| {
-        let mut i = Instance::of_class(&c);
-        if let Some(n) = &name {
-            i.name = n.clone();
-        }
-        i.properties = properties;
-        i
-    })
-    .boxed()
+    (class(), props)
+        .prop_map(move |(c, properties)| {
+            let mut i = Instance::of_class(&c);
+            if let Some(n) = &name {
+                i.name = n.clone();
+            }
+            i.properties = properties;
+            i
+        })
+        .boxed()
 }
 
 fn operation() -> impl Strategy<Value = Operation> {
@@ -91,22 +96,26 @@ fn operation() -> impl Strategy<Value = Operation> {
                 Just(EnumerationMode::EnumerateObjectAndEpr)
             ])
         )
-            .prop_map(|(optimize, max_elements, mode)| Operation::Enumerate(Enumerate {
-                mode,
-                optimize,
-                max_elements,
-                filter: None,
-            })),
+            .prop_map(
+                |(optimize, max_elements, mode)| Operation::Enumerate(Enumerate {
+                    mode,
+                    optimize,
+                    max_elements,
+                    filter: None,
+                })
+            ),
         (
             token(),
             proptest::option::of(any::<u32>()),
             proptest::option::of(any::<u32>())
         )
-            .prop_map(|(context, max_elements, max_characters)| Operation::Pull(Pull {
-                context,
-                max_elements,
-                max_characters,
-            })),
+            .prop_map(
+                |(context, max_elements, max_characters)| Operation::Pull(Pull {
+                    context,
+                    max_elements,
+                    max_characters,
+                })
+            ),
         token().prop_map(|context| Operation::Release { context }),
         (ident(), instance(None)).prop_map(|(m, mut input)| {
             input.name = format!("{m}_INPUT");

@@ -9,3 +9,4 @@
 pub mod transport;
 
 pub use transport::TransportError;
+pub mod client;

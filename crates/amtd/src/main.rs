@@ -44,7 +44,9 @@ fn lab(fixtures: &std::path::Path) -> Result<()> {
     use amt_wsman::classes::{MethodResult, TypedInstance};
     use amt_wsman::{Item, Response, ResponseBody};
 
-    println!("amtd lab: the emulated fleet and provisioning server are not built yet (issues 3-5).");
+    println!(
+        "amtd lab: the emulated fleet and provisioning server are not built yet (issues 3-5)."
+    );
     println!("Running the WS-Management core over recorded real-device responses instead.\n");
     if !fixtures.is_dir() {
         bail!(

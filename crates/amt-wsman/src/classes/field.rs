@@ -142,8 +142,10 @@ impl FieldType for CimDateTime {
         let (Some(inner), None) = (it.next(), it.next()) else {
             return Err(invalid("CIM datetime", v));
         };
-        if !matches!(inner.name.as_str(), "Datetime" | "Interval" | "Date" | "Time")
-            || inner.has_element_children()
+        if !matches!(
+            inner.name.as_str(),
+            "Datetime" | "Interval" | "Date" | "Time"
+        ) || inner.has_element_children()
             || !e.attrs.is_empty()
             || !inner.attrs.is_empty()
         {

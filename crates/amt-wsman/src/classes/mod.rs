@@ -3,7 +3,7 @@
 //! Every type here converts to and from the generic [`Instance`] without loss: properties this
 //! implementation does not model are kept in the struct's `extra` list and written back out.
 //! Wire constants (power states, return values, realms, modes) are enums built with
-//! [`wire_enum!`]; a value a device sends that is not defined becomes
+//! [`wire_enum!`](crate::wire_enum); a value a device sends that is not defined becomes
 //! [`Error::UnknownEnumValue`], never a panic.
 //!
 //! - [`Typed`]: anything with a class and an element name that maps to an [`Instance`].
@@ -162,7 +162,8 @@ pub fn __field_error(element: &str, property: &str, e: FieldError) -> Error {
 
 #[doc(hidden)]
 pub fn __return_code(i: &Instance) -> Option<u32> {
-    i.get_text("ReturnValue").and_then(|t| t.trim().parse().ok())
+    i.get_text("ReturnValue")
+        .and_then(|t| t.trim().parse().ok())
 }
 
 #[doc(hidden)]

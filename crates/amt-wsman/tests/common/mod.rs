@@ -1,4 +1,5 @@
 //! Shared helpers for the integration tests: locating ../shared/fixtures and canonical XML.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 #![allow(dead_code)]
 
 use std::path::PathBuf;
@@ -52,8 +53,10 @@ pub fn canonical(e: &Element) -> Element {
 }
 
 fn canon(e: &mut Element) {
-    e.attrs.retain(|a| a.ns.as_deref() != Some("http://www.w3.org/XML/1998/namespace"));
-    e.attrs.sort_by(|a, b| (&a.ns, &a.name).cmp(&(&b.ns, &b.name)));
+    e.attrs
+        .retain(|a| a.ns.as_deref() != Some("http://www.w3.org/XML/1998/namespace"));
+    e.attrs
+        .sort_by(|a, b| (&a.ns, &a.name).cmp(&(&b.ns, &b.name)));
     let mut kids = std::mem::take(&mut e.children);
     for k in kids.iter_mut() {
         match k {

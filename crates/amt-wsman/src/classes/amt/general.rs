@@ -54,23 +54,3 @@ wsman_struct! {
         "WsmanOnlyMode" => wsman_only_mode: Option<bool>,
     }
 }
-
-
-/// Decodes the base64 `UUID` of `AMT_SetupAndConfigurationService.GetUuid` into its 16 bytes.
-pub fn decode_uuid_b64(s: &str) -> Result<[u8; 16], crate::Error> {
-    use base64::Engine as _;
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(s.trim())
-        .map_err(|_| crate::Error::InvalidValue {
-            class: "GetUuid_OUTPUT".into(),
-            property: "UUID".into(),
-            value: s.chars().take(40).collect(),
-            expected: "base64 of 16 bytes",
-        })?;
-    bytes.try_into().map_err(|_| crate::Error::InvalidValue {
-        class: "GetUuid_OUTPUT".into(),
-        property: "UUID".into(),
-        value: s.chars().take(40).collect(),
-        expected: "base64 of 16 bytes",
-    })
-}
