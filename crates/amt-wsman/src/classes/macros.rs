@@ -87,6 +87,8 @@ macro_rules! wsman_struct {
             const ELEMENT: &'static str = $element;
 
             fn from_instance(i: &$crate::value::Instance) -> Result<Self, $crate::Error> {
+                // Unused by bodies without properties (e.g. `CommitChanges_INPUT`).
+                #[allow(unused_imports)]
                 use $crate::classes::Prop as _;
                 if i.name != $element {
                     return Err($crate::Error::WrongClass { expected: $element, found: i.name.clone() });
@@ -111,6 +113,8 @@ macro_rules! wsman_struct {
             }
 
             fn to_instance(&self) -> $crate::value::Instance {
+                // Unused by bodies without properties (e.g. `CommitChanges_INPUT`).
+                #[allow(unused_imports)]
                 use $crate::classes::Prop as _;
                 let ns = $crate::ns::resource_uri($class);
                 let mut props = Vec::new();

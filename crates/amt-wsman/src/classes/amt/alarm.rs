@@ -39,10 +39,25 @@ wsman_struct! {
 pub struct AlarmTemplate(pub Element);
 
 impl AlarmTemplate {
-    /// Embeds an occurrence. Fails only when a property is a reference, which
-    /// `IPS_AlarmClockOccurrence` does not have.
+    /// Embeds an occurrence, properties in the order MeshCentral's `amt.js` writes them
+    /// (`InstanceID, ElementName, StartTime, Interval, DeleteOnCompletion`, then any others).
+    /// Fails only when a property is a reference, which `IPS_AlarmClockOccurrence` does not
+    /// have.
     pub fn from_occurrence(o: &IpsAlarmClockOccurrence) -> Result<Self, crate::Error> {
-        let inst = o.to_instance();
+        const ORDER: [&str; 5] = [
+            "InstanceID",
+            "ElementName",
+            "StartTime",
+            "Interval",
+            "DeleteOnCompletion",
+        ];
+        let mut inst = o.to_instance();
+        inst.properties.sort_by_key(|p| {
+            ORDER
+                .iter()
+                .position(|n| *n == p.name)
+                .unwrap_or(ORDER.len())
+        });
         let mut outer = Element::new(
             Some(&crate::ns::resource_uri("AMT_AlarmClockService")),
             "AlarmTemplate",
@@ -127,7 +142,7 @@ mod tests {
         let o = IpsAlarmClockOccurrence {
             element_name: Some("wake".into()),
             instance_id: Some("wake".into()),
-            start_time: Some(CimDateTime::datetime("2024-01-03T00:45:41Z")),
+            start_time: Some(CimDateTime::datetime("2024-01-03T00:45:41Z").into()),
             delete_on_completion: Some(true),
             ..Default::default()
         };

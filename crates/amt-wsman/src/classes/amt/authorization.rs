@@ -439,10 +439,7 @@ mod tests {
         assert_eq!(i.get_text("KerberosUserSid"), Some(sid_b64));
         assert_eq!(i.get_text("AccessPermission"), Some("2"));
         let realms: Vec<&Value> = i.get_all("Realms").collect();
-        assert_eq!(
-            realms,
-            [&Value::Text("2".into()), &Value::Text("5".into())]
-        );
+        assert_eq!(realms, [&Value::Text("2".into()), &Value::Text("5".into())]);
         let back = AddUserAclEntryExInput::from_instance(&i).unwrap();
         assert_eq!(back, input);
         assert_eq!(back.kerberos_sid().unwrap(), Some(sid));
@@ -460,7 +457,12 @@ mod tests {
         let names: Vec<&str> = i.properties.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(
             names,
-            ["DigestUsername", "DigestPassword", "AccessPermission", "Realms"]
+            [
+                "DigestUsername",
+                "DigestPassword",
+                "AccessPermission",
+                "Realms"
+            ]
         );
     }
 

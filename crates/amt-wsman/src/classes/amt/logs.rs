@@ -11,8 +11,7 @@
 
 use super::PtStatus;
 use crate::classes::cim::{
-    EnabledDefault, EnabledState, HealthState, OperationalStatus, RequestedState,
-    StateChangeReturn,
+    EnabledDefault, EnabledState, HealthState, OperationalStatus, RequestedState, StateChangeReturn,
 };
 use crate::classes::CimDateTime;
 use crate::value::EndpointReference;

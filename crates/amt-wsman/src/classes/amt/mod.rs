@@ -1,4 +1,30 @@
 //! Intel `AMT_*` classes (resource URI base `http://intel.com/wbem/wscim/1/amt-schema/1/`).
 
+mod alarm;
+mod authorization;
+mod boot;
 mod general;
+mod kerberos;
+mod logs;
+mod network;
+mod publickey;
+mod redirection;
+mod setup;
+mod status;
+mod systemdefense;
+mod time;
+mod tls;
+pub use alarm::*;
+pub use authorization::*;
+pub use boot::*;
 pub use general::*;
+pub use kerberos::*;
+pub use logs::*;
+pub use network::*;
+pub use publickey::*;
+pub use redirection::*;
+pub use setup::*;
+pub use status::*;
+pub use systemdefense::*;
+pub use time::*;
+pub use tls::*;

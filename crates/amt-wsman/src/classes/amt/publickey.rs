@@ -289,7 +289,13 @@ impl GeneratePkcs10RequestExOutput {
     pub fn request_der(&self) -> Result<Option<Vec<u8>>, crate::Error> {
         self.signed_certificate_request
             .as_deref()
-            .map(|s| b64_to_der("GeneratePKCS10RequestEx_OUTPUT", "SignedCertificateRequest", s))
+            .map(|s| {
+                b64_to_der(
+                    "GeneratePKCS10RequestEx_OUTPUT",
+                    "SignedCertificateRequest",
+                    s,
+                )
+            })
             .transpose()
     }
 }
@@ -345,7 +351,11 @@ mod tests {
         let names: Vec<&str> = i.properties.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(
             names,
-            ["KeyPair", "SigningAlgorithm", "NullSignedCertificateRequest"]
+            [
+                "KeyPair",
+                "SigningAlgorithm",
+                "NullSignedCertificateRequest"
+            ]
         );
         let Some(Value::Epr(epr)) = i.get("KeyPair") else {
             panic!("KeyPair is not an EPR");
@@ -358,7 +368,10 @@ mod tests {
             epr.selectors.get("InstanceID"),
             Some("Intel(r) AMT Key: Handle: 0")
         );
-        assert_eq!(GeneratePkcs10RequestExInput::from_instance(&i).unwrap(), input);
+        assert_eq!(
+            GeneratePkcs10RequestExInput::from_instance(&i).unwrap(),
+            input
+        );
     }
 
     #[test]

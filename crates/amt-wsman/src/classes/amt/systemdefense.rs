@@ -87,7 +87,9 @@ pub fn hex_to_ip(s: &str) -> Result<IpAddr, crate::Error> {
     let bytes = hex::decode(s.trim()).map_err(|_| bad())?;
     match bytes.len() {
         4 => Ok(IpAddr::from(<[u8; 4]>::try_from(bytes).map_err(|_| bad())?)),
-        16 => Ok(IpAddr::from(<[u8; 16]>::try_from(bytes).map_err(|_| bad())?)),
+        16 => Ok(IpAddr::from(
+            <[u8; 16]>::try_from(bytes).map_err(|_| bad())?,
+        )),
         _ => Err(bad()),
     }
 }

@@ -111,7 +111,8 @@ mod tests {
 
     #[test]
     fn set_high_accuracy_arguments_are_in_schema_order() {
-        let i = SetHighAccuracyTimeSynchInput::new(1704586865, 1704586866, 1704586867).to_instance();
+        let i =
+            SetHighAccuracyTimeSynchInput::new(1704586865, 1704586866, 1704586867).to_instance();
         let names: Vec<&str> = i.properties.iter().map(|p| p.name.as_str()).collect();
         assert_eq!(names, ["Ta0", "Tm1", "Tm2"]);
         assert_eq!(i.get_text("Tm2"), Some("1704586867"));

@@ -42,7 +42,8 @@ wire_enum! {
 }
 
 wire_enum! {
-    /// `RequestPowerStateChange` return values (CIM_PowerManagementService MOF).
+    /// `RequestPowerStateChange` return values (CIM_PowerManagementService MOF; 4097–4099 as
+    /// in go-wsman-messages `pkg/wsman/cim/power/decoder.go`).
     pub enum PowerActionReturn: u32 {
         /// 0: Completed with no error.
         Completed = 0,
@@ -60,6 +61,12 @@ wire_enum! {
         InUse = 6,
         /// 4096: Method parameters checked, job started.
         JobStarted = 4096,
+        /// 4097: Invalid state transition.
+        InvalidStateTransition = 4097,
+        /// 4098: Use of timeout parameter not supported.
+        TimeoutParameterNotSupported = 4098,
+        /// 4099: Busy.
+        Busy = 4099,
     }
 }
 
@@ -81,11 +88,11 @@ wsman_struct! {
         /// Element name.
         "ElementName" => element_name: Option<String>,
         /// Enabled state.
-        "EnabledState" => enabled_state: Option<u16>,
+        "EnabledState" => enabled_state: Option<super::EnabledState>,
         /// Service name (`Intel(r) AMT Power Management Service`).
         "Name" => name: Option<String>,
         /// Requested state.
-        "RequestedState" => requested_state: Option<u16>,
+        "RequestedState" => requested_state: Option<super::RequestedState>,
         /// System class name.
         "SystemCreationClassName" => system_creation_class_name: Option<String>,
         /// System name.

@@ -1,0 +1,94 @@
+//! The one error type of this crate.
+//!
+//! Every variant describes something a peer sent (or a caller asked for) that the codecs refuse,
+//! with the offending values as structured fields. None of them is ever a panic. All of them are
+//! caused by the peer or the caller, never by us: retrying the same bytes cannot help.
+
+use crate::hello::{HashAlgorithm, Uuid16};
+
+/// Everything the codecs of this crate can reject.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// The connection closed (or the caller finished) before a single byte arrived.
+    #[error("no data: the peer closed without sending a hello")]
+    Empty,
+    /// The data ends before the hello does.
+    #[error("truncated hello: need at least {needed} bytes, got {got}")]
+    Truncated {
+        /// How many bytes the hello needs at least, judging by what has arrived.
+        needed: usize,
+        /// How many bytes arrived.
+        got: usize,
+    },
+    /// More bytes than any valid hello (plus tolerated trailing data) can have.
+    #[error("hello too long: {len} bytes, the limit is {max}")]
+    TooLong {
+        /// How many bytes arrived (at least).
+        len: usize,
+        /// The limit ([`crate::hello::MAX_HELLO_LEN`]).
+        max: usize,
+    },
+    /// Bytes follow a complete hello and the caller asked for strict parsing.
+    #[error("{extra} trailing bytes after a complete {hello_len}-byte hello")]
+    TrailingBytes {
+        /// Length of the complete hello.
+        hello_len: usize,
+        /// How many bytes followed it.
+        extra: usize,
+    },
+    /// The "admin credentials set" field (u16) is neither 0 nor 1.
+    #[error("admin-credentials-set flag is {0}, expected 0 or 1")]
+    InvalidAdminFlag(u16),
+    /// The hello version is neither 2 (PSK) nor 3 (PKI).
+    #[error("unknown hello version {0} (2 = PSK, 3 = PKI)")]
+    UnknownVersion(u16),
+    /// The device UUID is all zeros or all 0xFF: a device with an unprogrammed identity, or
+    /// garbage.
+    #[error("bogus device UUID {0}")]
+    BogusUuid(Uuid16),
+    /// Text that is not a UUID in the canonical 8-4-4-4-12 hexadecimal form.
+    #[error("not a UUID: problem at character {at}")]
+    InvalidUuidText {
+        /// Character offset of the first problem (the length when the text is too short).
+        at: usize,
+    },
+    /// A root-hash entry names a hash type other than 1 (SHA-1), 2 (SHA-256), 3 (SHA-384).
+    #[error("root hash #{index}: unknown hash type {value}")]
+    UnknownHashAlgorithm {
+        /// Zero-based position of the entry in the hash list.
+        index: usize,
+        /// The type byte found.
+        value: u8,
+    },
+    /// A root-hash entry's size byte does not match its hash type.
+    #[error("root hash #{index}: {algorithm:?} hashes are {expected} bytes, the entry says {got}")]
+    HashLengthMismatch {
+        /// Zero-based position of the entry in the hash list.
+        index: usize,
+        /// The entry's hash type.
+        algorithm: HashAlgorithm,
+        /// The size that hash type has.
+        expected: usize,
+        /// The size the entry declares (or the caller supplied).
+        got: usize,
+    },
+    /// More root hashes than the one-byte count field can carry (255).
+    #[error("{count} root hashes, a hello carries at most 255")]
+    TooManyHashes {
+        /// How many were supplied.
+        count: usize,
+    },
+    /// The peer sent an HTTP request to the hello port instead of a hello.
+    #[error("the peer sent an HTTP request, not a hello (head complete: {head_complete})")]
+    HttpRequest {
+        /// Whether the whole request head (up to the blank line) had arrived.
+        head_complete: bool,
+    },
+    /// An HTTP request head larger than the assembler accepts.
+    #[error("HTTP request head longer than {max} bytes")]
+    HttpHeadTooLong {
+        /// The limit ([`crate::hello::MAX_HTTP_HEAD_LEN`]).
+        max: usize,
+    },
+}
