@@ -18,6 +18,28 @@
 //!
 //! [`HelloSchedule`] runs the table against caller-supplied time; a time scale divides every
 //! wait so tests and labs can run the six hours in seconds (`3600`: an hour becomes a second).
+//!
+//! ```
+//! use std::time::Duration;
+//! use amt_wire::backoff::{HelloSchedule, Next};
+//!
+//! let mut schedule = HelloSchedule::new(3600);
+//! let mut now = Duration::ZERO; // the caller's clock; here a virtual one
+//! let mut sent = Vec::new();
+//! loop {
+//!     match schedule.next(now) {
+//!         Next::SendNow { retry_count } => {
+//!             sent.push(retry_count); // connect to 9971 and write the hello here
+//!             schedule.on_result(false, now); // the server was unreachable
+//!         }
+//!         Next::WaitUntil(t) => now = t, // sleep until `t` here
+//!         Next::GaveUp => break,
+//!         Next::AwaitingResult { .. } | Next::Delivered { .. } => unreachable!(),
+//!     }
+//! }
+//! assert_eq!(sent, (0..15).collect::<Vec<u32>>());
+//! assert!(now < Duration::from_secs(6)); // 5 h 55 min at 3600×
+//! ```
 
 use std::time::Duration;
 
@@ -269,7 +291,9 @@ mod tests {
             minutes,
             [0, 1, 2, 3, 4, 5, 15, 25, 35, 45, 55, 115, 175, 235, 295]
         );
-        assert!(sends.iter().all(|(t, _)| t.subsec_nanos() == 0 && t.as_secs() % MIN == 0));
+        assert!(sends
+            .iter()
+            .all(|(t, _)| t.subsec_nanos() == 0 && t.as_secs() % MIN == 0));
         let counts: Vec<u32> = sends.iter().map(|&(_, n)| n).collect();
         assert_eq!(counts, (0..15).collect::<Vec<_>>());
         assert_eq!(gave_up_at, give_up_after());
@@ -286,7 +310,10 @@ mod tests {
                 assert_eq!(f.1, r.1);
                 // Each wait is divided (truncating to whole nanoseconds), then summed.
                 let diff = f.0.abs_diff(r.0 / scale);
-                assert!(diff < Duration::from_nanos(16), "scale {scale}: {f:?} vs {r:?}");
+                assert!(
+                    diff < Duration::from_nanos(16),
+                    "scale {scale}: {f:?} vs {r:?}"
+                );
             }
             assert!(fast_end.abs_diff(real_end / scale) < Duration::from_nanos(16));
         }
@@ -343,7 +370,10 @@ mod tests {
         // The connection attempt took 20 s to time out.
         let failed_at = Duration::from_secs(20);
         s.on_result(false, failed_at);
-        assert_eq!(s.next(failed_at), Next::WaitUntil(failed_at + Duration::from_secs(MIN)));
+        assert_eq!(
+            s.next(failed_at),
+            Next::WaitUntil(failed_at + Duration::from_secs(MIN))
+        );
     }
 
     #[test]

@@ -119,6 +119,11 @@ impl HelloAssembler {
         self.received
     }
 
+    /// True once the peer turned out to speak HTTP (its first bytes were `GET `).
+    pub fn is_http(&self) -> bool {
+        matches!(self.state, State::Http | State::HttpDone)
+    }
+
     /// Bytes received after the complete hello (only ever non-zero with
     /// [`TrailingPolicy::Tolerate`]).
     pub fn trailing_bytes(&self) -> usize {
@@ -128,8 +133,15 @@ impl HelloAssembler {
         }
     }
 
-    /// Feeds the next bytes of the connection.
+    /// Feeds the next bytes of the connection. An empty slice changes nothing.
     pub fn push(&mut self, bytes: &[u8]) -> Result<Progress, Error> {
+        if bytes.is_empty() {
+            return match &self.state {
+                State::Failed(e) => Err(e.clone()),
+                State::Collecting | State::Http => Ok(Progress::NeedMore),
+                State::Complete { .. } | State::HttpDone => Ok(Progress::Ignored),
+            };
+        }
         self.received = self.received.saturating_add(bytes.len());
         let result = match &self.state {
             State::Failed(e) => return Err(e.clone()),
@@ -184,8 +196,7 @@ impl HelloAssembler {
 
     fn push_hello(&mut self, bytes: &[u8]) -> Result<Progress, Error> {
         let room = MAX_HELLO_LEN.saturating_sub(self.buf.len());
-        self.buf
-            .extend_from_slice(bytes.get(..room.min(bytes.len())).unwrap_or(bytes));
+        self.buf.extend_from_slice(&bytes[..room.min(bytes.len())]);
         if self.buf.len() < GET.len() && GET.starts_with(&self.buf) {
             return Ok(Progress::NeedMore);
         }
@@ -217,8 +228,7 @@ impl HelloAssembler {
     fn push_http(&mut self, bytes: &[u8]) -> Result<Progress, Error> {
         let scanned = self.buf.len();
         let room = MAX_HTTP_HEAD_LEN.saturating_sub(self.buf.len());
-        self.buf
-            .extend_from_slice(bytes.get(..room.min(bytes.len())).unwrap_or(bytes));
+        self.buf.extend_from_slice(&bytes[..room.min(bytes.len())]);
         self.scan_http(scanned)
     }
 

@@ -1,8 +1,8 @@
 //! Encoding, and the resumable parser shared by [`Hello::decode`] and the assembler.
 
 use super::{
-    HashAlgorithm, Hello, HelloBody, HelloVersion, RootHash, RootHashList, Uuid16,
-    MAX_HELLO_LEN, MIN_PKI_HELLO_LEN, PSK_HELLO_LEN,
+    HashAlgorithm, Hello, HelloBody, HelloVersion, RootHash, RootHashList, Uuid16, MAX_HELLO_LEN,
+    MIN_PKI_HELLO_LEN, PSK_HELLO_LEN,
 };
 use crate::Error;
 
@@ -17,11 +17,7 @@ impl Hello {
         match &self.body {
             HelloBody::Psk { .. } => PSK_HELLO_LEN,
             HelloBody::Pki { hashes } => {
-                MIN_PKI_HELLO_LEN
-                    + hashes
-                        .iter()
-                        .map(|h| 2 + h.as_bytes().len())
-                        .sum::<usize>()
+                MIN_PKI_HELLO_LEN + hashes.iter().map(|h| 2 + h.as_bytes().len()).sum::<usize>()
             }
         }
     }
@@ -209,11 +205,18 @@ impl Parser {
                         self.stage = Stage::Finished { len };
                         return Ok(Step::Complete { hello, len });
                     }
-                    let (Some(&kind), Some(&size)) = (buf.get(*next), buf.get(*next + 1)) else {
-                        return Ok(Step::NeedMore { at_least: *next + 2 });
+                    let Some(&kind) = buf.get(*next) else {
+                        return Ok(Step::NeedMore {
+                            at_least: *next + 2,
+                        });
                     };
                     let algorithm = HashAlgorithm::try_from(kind)
                         .map_err(|_| Error::UnknownHashAlgorithm { index, value: kind })?;
+                    let Some(&size) = buf.get(*next + 1) else {
+                        return Ok(Step::NeedMore {
+                            at_least: *next + 2,
+                        });
+                    };
                     let size = usize::from(size);
                     if size != algorithm.digest_len() {
                         return Err(Error::HashLengthMismatch {

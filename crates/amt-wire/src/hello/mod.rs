@@ -5,6 +5,27 @@
 //! the server feeds whatever the socket delivers to a [`HelloAssembler`] and gets a [`Hello`],
 //! a typed [`Error`], or the news that the peer is a web browser ([`Progress::HttpGet`]).
 //!
+//! ```
+//! use amt_wire::hello::{Hello, HelloAssembler, Progress, RootHash, RootHashList, Uuid16};
+//!
+//! // Device side.
+//! let uuid: Uuid16 = "939b524b-13d4-1d18-e487-1c697a6b7a2b".parse()?;
+//! let roots = RootHashList::try_from(vec![RootHash::Sha256([0xAB; 32])])?;
+//! let bytes = Hello::pki(false, 0, uuid, roots).encode();
+//!
+//! // Server side: segments arrive in any sizes; EOF ends the hello.
+//! let mut assembler = HelloAssembler::new();
+//! for segment in bytes.chunks(10) {
+//!     if let Progress::HttpGet(_) = assembler.push(segment)? {
+//!         // A browser: write `diagnostic_http_response(DIAGNOSTIC_PAGE_TEXT)` and close.
+//!     }
+//! }
+//! let hello = assembler.finish()?;
+//! assert_eq!(hello.uuid, uuid);
+//! assert_eq!(hello.hashes().len(), 1);
+//! # Ok::<(), amt_wire::Error>(())
+//! ```
+//!
 //! # Layout (all integers little-endian)
 //!
 //! | offset | size | field |
