@@ -8,14 +8,13 @@ use const_oid::ObjectIdentifier;
 use der::asn1::BitString;
 use der::{Decode, Encode, Header, Reader, SliceReader, Tag, Tagged};
 use rsa::pkcs8::DecodePublicKey;
-use rsa::{Pkcs1v15Sign, RsaPublicKey};
+use rsa::{Pkcs1v15Sign, PublicKey};
 use sha1::Sha1;
 use sha2::{Digest, Sha256, Sha384, Sha512};
 use spki::{AlgorithmIdentifierOwned, SubjectPublicKeyInfoOwned};
 use x509_cert::ext::pkix::name::{DistributionPointName, GeneralName};
 use x509_cert::ext::pkix::{
-    BasicConstraints, CrlDistributionPoints, ExtendedKeyUsage, SubjectAltName,
-    SubjectKeyIdentifier,
+    BasicConstraints, CrlDistributionPoints, ExtendedKeyUsage, SubjectAltName, SubjectKeyIdentifier,
 };
 use x509_cert::name::Name;
 use x509_cert::Certificate;
@@ -253,7 +252,7 @@ impl Cert {
             "certificate",
             tbs,
             &self.parsed.signature_algorithm().clone(),
-            &self.parsed.signature,
+            self.parsed.signature(),
             issuer.public_key_info(),
         )
     }
@@ -342,12 +341,11 @@ pub(crate) fn verify_signature(
     let spki_der = spki
         .to_der()
         .map_err(|e| PkiError::malformed("public key", e))?;
-    let key = RsaPublicKey::from_public_key_der(&spki_der).map_err(|_| {
-        PkiError::UnsupportedAlgorithm {
+    let key =
+        PublicKey::from_public_key_der(&spki_der).map_err(|_| PkiError::UnsupportedAlgorithm {
             what,
             oid: spki.algorithm.oid.to_string(),
-        }
-    })?;
+        })?;
     let sig = signature
         .as_bytes()
         .ok_or_else(|| PkiError::malformed(what, "signature has unused bits"))?;

@@ -5,7 +5,7 @@
 use der::Decode;
 use rsa::pkcs8::DecodePublicKey;
 use rsa::traits::PublicKeyParts;
-use rsa::RsaPublicKey;
+use rsa::PublicKey;
 use spki::SubjectPublicKeyInfoOwned;
 use x509_cert::request::CertReq;
 
@@ -34,9 +34,9 @@ impl VerifiedCsr {
             &req.signature,
             &req.info.public_key,
         )?;
-        let spki_der = der::Encode::to_der(&req.info.public_key)
-            .map_err(|e| PkiError::malformed(WHAT, e))?;
-        let rsa = RsaPublicKey::from_public_key_der(&spki_der).map_err(|_| {
+        let spki_der =
+            der::Encode::to_der(&req.info.public_key).map_err(|e| PkiError::malformed(WHAT, e))?;
+        let rsa = PublicKey::from_public_key_der(&spki_der).map_err(|_| {
             PkiError::UnsupportedAlgorithm {
                 what: WHAT,
                 oid: req.info.public_key.algorithm.oid.to_string(),

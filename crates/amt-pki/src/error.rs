@@ -116,6 +116,30 @@ pub enum PkiError {
         /// What was attempted.
         action: &'static str,
     },
+    /// A provisioning certificate does not fit a device's domain.
+    #[error("device domain {device_domain} does not match provisioning certificate suffix {cert_suffix}")]
+    DomainMismatch {
+        /// The device's domain (DHCP option 15 or configured suffix).
+        device_domain: String,
+        /// The certificate's domain suffix.
+        cert_suffix: String,
+    },
+    /// A provisioning certificate's root is not trusted by a device.
+    #[error("the provisioning certificate's root {root} (SHA-256 {sha256}) is not among the device's {trusted_count} trusted root hashes")]
+    RootNotTrusted {
+        /// Subject of the root.
+        root: String,
+        /// Its SHA-256, hex.
+        sha256: String,
+        /// How many hashes the device listed.
+        trusted_count: usize,
+    },
+    /// No provisioning certificate fits a device; one reason per candidate.
+    #[error("no provisioning certificate fits this device: {}", reasons.join("; "))]
+    NoProvisioningCertificateFits {
+        /// Why each candidate was refused.
+        reasons: Vec<String>,
+    },
     /// A hash of an unexpected length was given for an algorithm.
     #[error("a {algorithm} hash must be {expected} bytes, got {got}")]
     BadHashLength {

@@ -8,7 +8,7 @@ use rand_core::CryptoRng;
 use rsa::pkcs1::{DecodeRsaPrivateKey, EncodeRsaPrivateKey};
 use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey, EncodePublicKey};
 use rsa::traits::PublicKeyParts;
-use rsa::{RsaPrivateKey, RsaPublicKey};
+use rsa::{PrivateKey, PublicKey};
 use spki::SubjectPublicKeyInfoOwned;
 use zeroize::Zeroizing;
 
@@ -20,7 +20,7 @@ pub const MIN_RSA_BITS: usize = 2048;
 /// An RSA private key. `Debug` shows only the size; encodings come back in zeroizing buffers.
 #[derive(Clone)]
 pub struct RsaKey {
-    inner: RsaPrivateKey,
+    inner: PrivateKey,
 }
 
 impl fmt::Debug for RsaKey {
@@ -40,20 +40,20 @@ impl RsaKey {
                 min: MIN_RSA_BITS,
             });
         }
-        let inner = RsaPrivateKey::new(rng, bits).map_err(|e| PkiError::Rsa(e.to_string()))?;
+        let inner = PrivateKey::new(rng, bits).map_err(|e| PkiError::Rsa(e.to_string()))?;
         Ok(RsaKey { inner })
     }
 
     /// Read a PKCS#8 `PrivateKeyInfo` (DER).
     pub fn from_pkcs8_der(der: &[u8]) -> Result<Self> {
-        let inner = RsaPrivateKey::from_pkcs8_der(der)
+        let inner = PrivateKey::from_pkcs8_der(der)
             .map_err(|e| PkiError::malformed("PKCS#8 RSA private key", e))?;
         Self::checked(inner)
     }
 
     /// Read a PKCS#1 `RSAPrivateKey` (DER).
     pub fn from_pkcs1_der(der: &[u8]) -> Result<Self> {
-        let inner = RsaPrivateKey::from_pkcs1_der(der)
+        let inner = PrivateKey::from_pkcs1_der(der)
             .map_err(|e| PkiError::malformed("PKCS#1 RSA private key", e))?;
         Self::checked(inner)
     }
@@ -78,7 +78,7 @@ impl RsaKey {
         Err(PkiError::MissingKey { what: "PEM input" })
     }
 
-    fn checked(inner: RsaPrivateKey) -> Result<Self> {
+    fn checked(inner: PrivateKey) -> Result<Self> {
         let key = RsaKey { inner };
         if key.bits() < MIN_RSA_BITS {
             return Err(PkiError::KeyTooSmall {
@@ -124,10 +124,6 @@ impl RsaKey {
         public_key_info(self.inner.as_public_key())
     }
 
-    pub(crate) fn rsa(&self) -> &RsaPrivateKey {
-        &self.inner
-    }
-
     pub(crate) fn signer(&self) -> rsa::pkcs1v15::SigningKey<sha2::Sha256> {
         rsa::pkcs1v15::SigningKey::<sha2::Sha256>::new(self.inner.clone())
     }
@@ -141,7 +137,7 @@ impl RsaKey {
     }
 }
 
-pub(crate) fn public_key_info(key: &RsaPublicKey) -> Result<SubjectPublicKeyInfoOwned> {
+pub(crate) fn public_key_info(key: &PublicKey) -> Result<SubjectPublicKeyInfoOwned> {
     let der = key
         .to_public_key_der()
         .map_err(|e| PkiError::malformed("RSA public key", e))?;

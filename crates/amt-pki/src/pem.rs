@@ -17,7 +17,12 @@ pub struct PemBlock {
 impl std::fmt::Debug for PemBlock {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Blocks may hold private keys: never print the bytes.
-        write!(f, "PemBlock {{ label: {:?}, {} bytes }}", self.label, self.der.len())
+        write!(
+            f,
+            "PemBlock {{ label: {:?}, {} bytes }}",
+            self.label,
+            self.der.len()
+        )
     }
 }
 
@@ -54,7 +59,10 @@ pub fn blocks(text: &str) -> Result<Vec<PemBlock>> {
             body.push_str(l);
         }
         if !closed {
-            return Err(PkiError::malformed("PEM", format!("no END line for {label}")));
+            return Err(PkiError::malformed(
+                "PEM",
+                format!("no END line for {label}"),
+            ));
         }
         let der = STANDARD
             .decode(body.as_bytes())

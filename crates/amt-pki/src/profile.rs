@@ -91,7 +91,10 @@ pub fn validate_fqdn(name: &str, wildcard: bool) -> Result<()> {
         if label.is_empty() || label.len() > 63 {
             return bad("every label must be 1 to 63 characters");
         }
-        if !label.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-') {
+        if !label
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-')
+        {
             return bad("only letters, digits, hyphens and dots are allowed");
         }
         if label.starts_with('-') || label.ends_with('-') {
@@ -245,7 +248,10 @@ impl AmtProfile {
     }
 }
 
-fn ext<T: AssociatedOid + Encode>(critical: bool, value: &T) -> x509_cert::builder::Result<Extension> {
+fn ext<T: AssociatedOid + Encode>(
+    critical: bool,
+    value: &T,
+) -> x509_cert::builder::Result<Extension> {
     Ok(Extension {
         extn_id: T::OID,
         critical,

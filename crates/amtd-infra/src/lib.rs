@@ -10,3 +10,4 @@ pub mod transport;
 
 pub use transport::TransportError;
 pub mod client;
+pub mod pki_store;

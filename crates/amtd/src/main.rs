@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 
+mod sim_cmd;
 mod wsman_cmd;
 
 /// amtd: Intel AMT provisioning and management server, console and device emulator.
@@ -30,6 +31,8 @@ enum Command {
         #[command(subcommand)]
         command: wsman_cmd::WsmanCommand,
     },
+    /// Run a fleet of emulated AMT devices, each on its own loopback address.
+    Sim(sim_cmd::SimArgs),
 }
 
 fn main() -> Result<()> {
@@ -37,6 +40,7 @@ fn main() -> Result<()> {
     match cli.command {
         Command::Lab { fixtures } => lab(&fixtures),
         Command::Wsman { command } => wsman_cmd::run(command),
+        Command::Sim(args) => sim_cmd::run(args),
     }
 }
 

@@ -9,6 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use amt_wsman::classes::amt::{FirmwareVerbosity, IderBootDevice, Realm};
 use amt_wsman::classes::cim::{self, PowerState};
 use amt_wsman::classes::ips::{self, AdminPassEncryptionType, SigningAlgorithm};
 use amt_wsman::classes::{amt, MethodInput, WsmanClass};
@@ -195,54 +196,260 @@ pub fn intel_managed_system() -> EndpointReference {
 pub fn our_builder(op: &NodeOp) -> Result<Builder, String> {
     let none = SelectorSet::new;
     match op.name.as_str() {
+        // ---- AMT: Get / Enumerate / Pull ------------------------------------------------
         "GeneralSettings.Get" => ok(move |id| amt::AmtGeneralSettings::get(id, none())),
-        "PowerManagementService.Get" => {
-            ok(move |id| cim::CimPowerManagementService::get(id, none()))
+        "SetupAndConfigurationService.Get" => {
+            ok(move |id| amt::AmtSetupAndConfigurationService::get(id, none()))
         }
-        "HostBasedSetupService.Get" => ok(move |id| ips::IpsHostBasedSetupService::get(id, none())),
+        "RedirectionService.Get" => ok(move |id| amt::AmtRedirectionService::get(id, none())),
+        "BootSettingData.Get" => ok(move |id| amt::AmtBootSettingData::get(id, none())),
+        "PublicKeyCertificate.Enumerate" => ok(amt::AmtPublicKeyCertificate::enumerate),
+        "PublicKeyCertificate.Pull" => {
+            let ctx = op.str("context")?;
+            ok(move |id| amt::AmtPublicKeyCertificate::pull(id, &ctx))
+        }
+        "TLSSettingData.Enumerate" => ok(amt::AmtTlsSettingData::enumerate),
+        "TLSSettingData.Pull" => {
+            let ctx = op.str("context")?;
+            ok(move |id| amt::AmtTlsSettingData::pull(id, &ctx))
+        }
+        "EthernetPortSettings.Enumerate" => ok(amt::AmtEthernetPortSettings::enumerate),
+        "EthernetPortSettings.Pull" => {
+            let ctx = op.str("context")?;
+            ok(move |id| amt::AmtEthernetPortSettings::pull(id, &ctx))
+        }
+
+        // ---- AMT: methods ---------------------------------------------------------------
+        "SetupAndConfigurationService.CommitChanges" => invoke(amt::CommitChangesInput::default()),
+        "SetupAndConfigurationService.SetMEBxPassword" => invoke(amt::SetMebxPasswordInput {
+            password: Some(op.str("password")?),
+            ..Default::default()
+        }),
+        "SetupAndConfigurationService.Unprovision" => invoke(amt::UnprovisionInput {
+            provisioning_mode: Some(wire::<u32, _>(op, "provisioningMode")?),
+            ..Default::default()
+        }),
+        "SetupAndConfigurationService.GetUuid" => invoke(amt::GetUuidInput::default()),
+        "PublicKeyManagementService.AddTrustedRootCertificate" => {
+            invoke(amt::AddTrustedRootCertificateInput {
+                certificate_blob: Some(op.str("certificateBlob")?),
+                ..Default::default()
+            })
+        }
+        "PublicKeyManagementService.AddCertificate" => invoke(amt::AddCertificateInput {
+            certificate_blob: Some(op.str("certificateBlob")?),
+            ..Default::default()
+        }),
+        "PublicKeyManagementService.GenerateKeyPair" => invoke(amt::GenerateKeyPairInput {
+            key_algorithm: Some(wire::<u32, _>(op, "keyAlgorithm")?),
+            key_length: Some(op.int("keyLength")?),
+            ..Default::default()
+        }),
+        "PublicKeyManagementService.GeneratePKCS10RequestEx" => {
+            invoke(amt::GeneratePkcs10RequestExInput {
+                key_pair: Some(intel_key_pair(&op.str("keyHandle")?)),
+                signing_algorithm: Some(wire::<u32, _>(op, "signingAlgorithm")?),
+                null_signed_certificate_request: Some(op.str("nullSignedCertificateRequest")?),
+                ..Default::default()
+            })
+        }
+        "AuthorizationService.SetAdminAclEntryEx" => invoke(amt::SetAdminAclEntryExInput {
+            username: Some(op.str("username")?),
+            digest_password: Some(op.str("digestPassword")?),
+            ..Default::default()
+        }),
+        "AuthorizationService.AddUserAclEntryEx" => invoke(amt::AddUserAclEntryExInput {
+            digest_username: Some(op.str("digestUsername")?),
+            digest_password: Some(op.str("digestPassword")?),
+            access_permission: Some(wire::<u32, _>(op, "accessPermission")?),
+            realms: realms(op)?,
+            ..Default::default()
+        }),
+        "TimeSynchronizationService.GetLowAccuracyTimeSynch" => {
+            invoke(amt::GetLowAccuracyTimeSynchInput::default())
+        }
+        "TimeSynchronizationService.SetHighAccuracyTimeSynch" => invoke(
+            amt::SetHighAccuracyTimeSynchInput::new(op.int("ta0")?, op.int("tm1")?, op.int("tm2")?),
+        ),
+        "RedirectionService.RequestStateChange" => {
+            invoke(amt::RedirectionRequestStateChangeInput {
+                requested_state: Some(wire::<u16, _>(op, "requestedState")?),
+                ..Default::default()
+            })
+        }
+        "KerberosSettingData.GetCredentialCacheState" => {
+            invoke(amt::GetCredentialCacheStateInput::default())
+        }
+
+        // ---- AMT: Put / Create / Delete -------------------------------------------------
+        "TLSSettingData.Put" => {
+            let tls = amt::AmtTlsSettingData {
+                element_name: Some(op.str("ElementName")?),
+                instance_id: Some(op.str("InstanceID")?),
+                mutual_authentication: Some(op.bool("MutualAuthentication")?),
+                enabled: Some(op.bool("Enabled")?),
+                accept_non_secure_connections: Some(op.bool("AcceptNonSecureConnections")?),
+                non_secure_connections_supported: Some(op.bool("NonSecureConnectionsSupported")?),
+                ..Default::default()
+            };
+            // Intel's library selects the instance by its InstanceID in the header.
+            let key = SelectorSet::one("InstanceID", &op.str("InstanceID")?);
+            ok(move |id| tls.put(id, key.clone()))
+        }
+        "BootSettingData.Put" => {
+            let boot = intel_boot_setting_data(op)?;
+            ok(move |id| boot.put(id, none()))
+        }
+        "TLSCredentialContext.Create" => {
+            let ctx = amt::AmtTlsCredentialContext::for_certificate(&op.str("certHandle")?);
+            ok(move |id| ctx.create(id))
+        }
+        "PublicKeyCertificate.Delete" => {
+            let key = SelectorSet::one(&op.str("selectorName")?, &op.str("selectorValue")?);
+            ok(move |id| amt::AmtPublicKeyCertificate::delete(id, key.clone()))
+        }
+
+        // ---- CIM ------------------------------------------------------------------------
         "PowerManagementService.RequestPowerStateChange" => {
-            let input = cim::RequestPowerStateChangeInput {
+            invoke(cim::RequestPowerStateChangeInput {
                 power_state: Some(power_state(op)?),
                 managed_element: Some(intel_managed_system()),
                 ..Default::default()
-            };
-            ok(move |id| input.request(id, none()))
+            })
         }
-        "HostBasedSetupService.Setup" => {
-            let input = ips::SetupInput {
-                net_admin_pass_encryption_type: Some(pass_encryption(op)?),
-                network_admin_password: Some(op.str("adminPassword")?),
+        "SoftwareIdentity.Enumerate" => ok(cim::CimSoftwareIdentity::enumerate),
+        "SoftwareIdentity.Pull" => {
+            let ctx = op.str("context")?;
+            ok(move |id| cim::CimSoftwareIdentity::pull(id, &ctx))
+        }
+        "SoftwareIdentity.Get" => ok(move |id| cim::CimSoftwareIdentity::get(id, none())),
+        "PowerManagementService.Get" => {
+            ok(move |id| cim::CimPowerManagementService::get(id, none()))
+        }
+        "KVMRedirectionSAP.RequestStateChange" => invoke(cim::KvmRequestStateChangeInput {
+            requested_state: Some(wire::<u16, _>(op, "requestedState")?),
+            ..Default::default()
+        }),
+
+        // ---- IPS ------------------------------------------------------------------------
+        "HostBasedSetupService.Get" => ok(move |id| ips::IpsHostBasedSetupService::get(id, none())),
+        "HostBasedSetupService.Setup" => invoke(ips::SetupInput {
+            net_admin_pass_encryption_type: Some(pass_encryption(op)?),
+            network_admin_password: Some(op.str("adminPassword")?),
+            ..Default::default()
+        }),
+        "HostBasedSetupService.AdminSetup" => invoke(ips::AdminSetupInput {
+            net_admin_pass_encryption_type: Some(pass_encryption(op)?),
+            network_admin_password: Some(op.str("adminPassword")?),
+            mc_nonce: Some(op.str("mcNonce")?),
+            signing_algorithm: Some(signing_algorithm(op)?),
+            digital_signature: Some(op.str("digitalSignature")?),
+            ..Default::default()
+        }),
+        "HostBasedSetupService.UpgradeClientToAdmin" => invoke(ips::UpgradeClientToAdminInput {
+            mc_nonce: Some(op.str("mcNonce")?),
+            signing_algorithm: Some(signing_algorithm(op)?),
+            digital_signature: Some(op.str("digitalSignature")?),
+            ..Default::default()
+        }),
+        "HostBasedSetupService.AddNextCertInChain" => invoke(ips::AddNextCertInChainInput {
+            next_certificate: Some(op.str("cert")?),
+            is_leaf_certificate: Some(op.bool("isLeaf")?),
+            is_root_certificate: Some(op.bool("isRoot")?),
+            ..Default::default()
+        }),
+        "OptInService.Get" => ok(move |id| ips::IpsOptInService::get(id, none())),
+        "OptInService.StartOptIn" => invoke(ips::StartOptInInput::default()),
+        "OptInService.SendOptInCode" => invoke(ips::SendOptInCodeInput {
+            opt_in_code: Some(op.int("optInCode")?),
+            ..Default::default()
+        }),
+        "OptInService.CancelOptIn" => invoke(ips::CancelOptInInput::default()),
+        "PowerManagementService.RequestOSPowerSavingStateChange" => {
+            invoke(ips::RequestOsPowerSavingStateChangeInput {
+                os_power_saving_state: Some(wire::<u16, _>(op, "osPowerSavingState")?),
+                managed_element: Some(intel_managed_system()),
                 ..Default::default()
-            };
-            ok(move |id| input.request(id, none()))
+            })
         }
-        "HostBasedSetupService.AdminSetup" => {
-            let input = ips::AdminSetupInput {
-                net_admin_pass_encryption_type: Some(pass_encryption(op)?),
-                network_admin_password: Some(op.str("adminPassword")?),
-                mc_nonce: Some(op.str("mcNonce")?),
-                signing_algorithm: Some(signing_algorithm(op)?),
-                digital_signature: Some(op.str("digitalSignature")?),
-                ..Default::default()
-            };
-            ok(move |id| input.request(id, none()))
-        }
-        other => Err(format!("no typed builder for {other} yet")),
+        other => Err(format!("no typed builder for {other}")),
     }
+}
+
+/// A builder invoking the method `input` belongs to, on the service's only instance (Intel's
+/// library sends method calls without selectors).
+fn invoke<T: MethodInput + 'static>(input: T) -> Result<Builder, String> {
+    ok(move |id| input.request(id, SelectorSet::new()))
+}
+
+/// A wire enum with representation `R` from an integer argument.
+pub fn wire<R, T>(op: &NodeOp, key: &str) -> Result<T, String>
+where
+    R: TryFrom<u64>,
+    T: TryFrom<R, Error = amt_wsman::Error>,
+{
+    T::try_from(op.int::<R>(key)?).map_err(|e| format!("{}: {key}: {e}", op.name))
+}
+
+/// The `KeyPair` reference RPS passes to GeneratePKCS10RequestEx: address `/wsman` (ours,
+/// [`amt::key_pair_reference`], uses the anonymous role; both name the same key).
+pub fn intel_key_pair(handle: &str) -> EndpointReference {
+    EndpointReference {
+        address: "/wsman".into(),
+        ..amt::key_pair_reference(handle)
+    }
+}
+
+/// `realms` as [`Realm`]s.
+pub fn realms(op: &NodeOp) -> Result<Vec<Realm>, String> {
+    op.uints("realms")?
+        .into_iter()
+        .map(|r| {
+            u32::try_from(r)
+                .map_err(|_| format!("realm {r} out of range"))
+                .and_then(|r| Realm::try_from(r).map_err(|e| e.to_string()))
+        })
+        .collect()
+}
+
+/// The `AMT_BootSettingData` that ops.js puts, from its arguments.
+pub fn intel_boot_setting_data(op: &NodeOp) -> Result<amt::AmtBootSettingData, String> {
+    let b = |k| op.bool(k).map(Some);
+    Ok(amt::AmtBootSettingData {
+        element_name: Some(op.str("ElementName")?),
+        instance_id: Some(op.str("InstanceID")?),
+        bios_pause: b("BIOSPause")?,
+        bios_setup: b("BIOSSetup")?,
+        boot_media_index: Some(op.int("BootMediaIndex")?),
+        configuration_data_reset: b("ConfigurationDataReset")?,
+        firmware_verbosity: Some(wire::<u8, FirmwareVerbosity>(op, "FirmwareVerbosity")?),
+        forced_progress_events: b("ForcedProgressEvents")?,
+        ider_boot_device: Some(wire::<u8, IderBootDevice>(op, "IDERBootDevice")?),
+        lock_keyboard: b("LockKeyboard")?,
+        lock_power_button: b("LockPowerButton")?,
+        lock_reset_button: b("LockResetButton")?,
+        lock_sleep_button: b("LockSleepButton")?,
+        reflash_bios: b("ReflashBIOS")?,
+        secure_erase: b("SecureErase")?,
+        use_ider: b("UseIDER")?,
+        use_sol: b("UseSOL")?,
+        use_safe_mode: b("UseSafeMode")?,
+        user_password_bypass: b("UserPasswordBypass")?,
+        ..Default::default()
+    })
 }
 
 /// `powerState` as a [`PowerState`].
 pub fn power_state(op: &NodeOp) -> Result<PowerState, String> {
-    PowerState::try_from(op.int::<u16>("powerState")?).map_err(|e| e.to_string())
+    wire::<u16, _>(op, "powerState")
 }
 
 /// `adminPassEncryptionType` as an [`AdminPassEncryptionType`].
 pub fn pass_encryption(op: &NodeOp) -> Result<AdminPassEncryptionType, String> {
-    AdminPassEncryptionType::try_from(op.int::<u32>("adminPassEncryptionType")?)
-        .map_err(|e| e.to_string())
+    wire::<u32, _>(op, "adminPassEncryptionType")
 }
 
 /// `signingAlgorithm` as a [`SigningAlgorithm`].
 pub fn signing_algorithm(op: &NodeOp) -> Result<SigningAlgorithm, String> {
-    SigningAlgorithm::try_from(op.int::<u32>("signingAlgorithm")?).map_err(|e| e.to_string())
+    wire::<u32, _>(op, "signingAlgorithm")
 }

@@ -1,0 +1,292 @@
+//! A running fleet: start-up (state loaded or created, listeners bound, hello senders
+//! started), the summary table, and a clean stop that persists every device.
+
+use std::fmt;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use amt_wsman::digest::ha1_hex;
+
+use super::device::{Device, HelloState};
+use super::store::{StateStore, StoreError};
+use super::{admission, is_loopback, random_fill, unix_now, FleetContext, NetOptions};
+use crate::firmware::Firmware;
+use crate::fleet::{DeviceSpec, FleetSpec};
+use crate::persona;
+use crate::state::{DeviceState, Phase};
+
+/// Why a fleet (or one of its devices) could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// An address outside 127.0.0.0/8 without a network namespace.
+    #[error("device {index}: {ip} is outside 127.0.0.0/8; run inside a network namespace (--netns) to use other addresses")]
+    NotLoopback {
+        /// Device index.
+        index: usize,
+        /// The address.
+        ip: std::net::Ipv4Addr,
+    },
+    /// The `--provisioned` admin password breaks AMT's rules.
+    #[error("admin password: {0}")]
+    Password(String),
+    /// The state directory cannot be used.
+    #[error("state directory: {0}")]
+    Store(StoreError),
+    /// The persona named in the spec does not exist.
+    #[error("device {index}: unknown persona {name}")]
+    Persona {
+        /// Device index.
+        index: usize,
+        /// The name.
+        name: String,
+    },
+}
+
+/// How many devices are in which state.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Summary {
+    /// Devices running.
+    pub running: usize,
+    /// Devices that failed to start.
+    pub failed: usize,
+    /// Running devices in setup mode.
+    pub setup: usize,
+    /// Running devices provisioned.
+    pub provisioned: usize,
+    /// Devices whose hello sender is still trying.
+    pub hello_sending: usize,
+    /// Devices whose hello reached a provisioning server.
+    pub hello_delivered: usize,
+    /// Devices that gave up sending hellos.
+    pub hello_gave_up: usize,
+    /// Hellos written to a server, fleet-wide.
+    pub hellos_sent: u64,
+    /// Hello attempts, fleet-wide.
+    pub hello_attempts: u64,
+    /// Sessions open now.
+    pub open_connections: u64,
+    /// WS-Man requests answered.
+    pub requests: u64,
+    /// Digest authentication refusals.
+    pub auth_failures: u64,
+    /// TLS client certificates admitted.
+    pub tls_admitted: u64,
+    /// TLS client certificates refused.
+    pub tls_refused: u64,
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "  devices      running {:>7}   failed {:>7}", self.running, self.failed)?;
+        writeln!(f, "  state        setup   {:>7}   provisioned {:>7}", self.setup, self.provisioned)?;
+        writeln!(
+            f,
+            "  hellos       sending {:>7}   delivered {:>7}   gave up {:>7}   (sent {}, attempts {})",
+            self.hello_sending, self.hello_delivered, self.hello_gave_up, self.hellos_sent, self.hello_attempts
+        )?;
+        writeln!(
+            f,
+            "  wsman        requests {:>7}  auth refused {:>7}  open sessions {:>5}",
+            self.requests, self.auth_failures, self.open_connections
+        )?;
+        write!(
+            f,
+            "  tls clients  admitted {:>7}  refused {:>7}",
+            self.tls_admitted, self.tls_refused
+        )
+    }
+}
+
+/// A running fleet of emulated devices.
+#[derive(Debug)]
+pub struct Fleet {
+    devices: Vec<Arc<Device>>,
+    failures: Vec<(usize, String)>,
+    ctx: Arc<FleetContext>,
+}
+
+/// Makes a fresh device state, provisioned when an admin password is given.
+fn fresh_state(spec: &DeviceSpec, admin_password: Option<&str>) -> DeviceState {
+    let mut realm = [0u8; 16];
+    random_fill(&mut realm);
+    let mut state = DeviceState::new(spec.config.clone(), realm);
+    let mut nonce = [0u8; 20];
+    random_fill(&mut nonce);
+    state.configuration_nonce_b64 = {
+        use base64::Engine as _;
+        base64::engine::general_purpose::STANDARD.encode(nonce)
+    };
+    if let Some(pw) = admin_password {
+        state.phase = Phase::Provisioned;
+        state.control_mode = 2;
+        state.admin_ha1_hex = Some(ha1_hex("admin", &state.digest_realm, pw));
+        state.mebx_password_set = true;
+        state.audit(unix_now(), "Provisioned by the emulator (--provisioned)");
+    }
+    state
+}
+
+impl Fleet {
+    /// Starts every device of `spec`. Devices whose state file is corrupt or whose address
+    /// cannot be bound do not start; they are listed in [`Fleet::failures`] and the rest run.
+    /// `progress(started, total)` is called as devices come up.
+    ///
+    /// Must run inside a tokio runtime.
+    ///
+    /// # Errors
+    /// [`StartError`] for problems that concern the whole fleet (addresses, password, state
+    /// directory).
+    pub async fn start(
+        spec: FleetSpec,
+        options: NetOptions,
+        mut progress: impl FnMut(usize, usize),
+    ) -> Result<Fleet, StartError> {
+        for d in &spec.devices {
+            if !options.allow_non_loopback && !is_loopback(d.ip) {
+                return Err(StartError::NotLoopback {
+                    index: d.index,
+                    ip: d.ip,
+                });
+            }
+        }
+        if let Some(pw) = &options.provisioned_admin_password {
+            amt_wsman::password::validate_admin_password(pw.expose())
+                .map_err(|e| StartError::Password(e.to_string()))?;
+        }
+        let store = match &options.state_dir {
+            Some(dir) => Some(StateStore::open(dir).map_err(StartError::Store)?),
+            None => None,
+        };
+        let ctx = Arc::new(FleetContext {
+            options,
+            store,
+            admission: Arc::new(admission::AdmissionCounters::default()),
+            keygen: tokio::sync::Mutex::new(()),
+            resolver_slots: tokio::sync::Semaphore::new(32),
+        });
+        let total = spec.devices.len();
+        let mut devices = Vec::with_capacity(total);
+        let mut failures = Vec::new();
+        for (n, d) in spec.devices.into_iter().enumerate() {
+            match Self::start_device(&ctx, &d) {
+                Ok(dev) => devices.push(dev),
+                Err(e) => {
+                    tracing::error!(device = d.index, device.uuid = %d.config.uuid, error = %e, "device did not start");
+                    failures.push((d.index, e));
+                }
+            }
+            if n % 256 == 255 {
+                progress(n + 1, total);
+                // Let already started devices serve while the rest come up.
+                tokio::task::yield_now().await;
+            }
+        }
+        progress(total, total);
+        Ok(Fleet {
+            devices,
+            failures,
+            ctx,
+        })
+    }
+
+    fn start_device(ctx: &Arc<FleetContext>, d: &DeviceSpec) -> Result<Arc<Device>, String> {
+        let persona = persona::by_name(&d.config.persona)
+            .ok_or_else(|| format!("unknown persona {}", d.config.persona))?;
+        let loaded = match &ctx.store {
+            Some(store) => store.load(&d.config.uuid).map_err(|e| e.to_string())?,
+            None => None,
+        };
+        let fresh = loaded.is_none();
+        let state = match loaded {
+            Some(s) => {
+                if s.config != d.config {
+                    tracing::info!(device.uuid = %d.config.uuid, "state file keeps its own pre-configuration (differs from the fleet description)");
+                }
+                s
+            }
+            None => fresh_state(
+                d,
+                ctx.options
+                    .provisioned_admin_password
+                    .as_ref()
+                    .map(|p| p.expose()),
+            ),
+        };
+        let persona = persona::by_name(&state.config.persona).unwrap_or(persona);
+        let fw = Firmware::new(state, persona);
+        let dev = Arc::new(Device::new(d.index, d.ip, fw, d.faults, Arc::clone(ctx)));
+        if fresh {
+            // The realm is random: persist at once so it survives a restart.
+            dev.persist();
+        }
+        dev.reconcile()
+            .map_err(|e| format!("cannot listen on {}: {e}", d.ip))?;
+        Ok(dev)
+    }
+
+    /// The running devices, in index order.
+    pub fn devices(&self) -> &[Arc<Device>] {
+        &self.devices
+    }
+
+    /// The running device with fleet index `index`.
+    pub fn device(&self, index: usize) -> Option<&Arc<Device>> {
+        self.devices.iter().find(|d| d.index == index)
+    }
+
+    /// Devices that did not start, with the reason.
+    pub fn failures(&self) -> &[(usize, String)] {
+        &self.failures
+    }
+
+    /// The shared settings and counters.
+    pub fn context(&self) -> &Arc<FleetContext> {
+        &self.ctx
+    }
+
+    /// Counts devices per state.
+    pub fn summary(&self) -> Summary {
+        let mut s = Summary {
+            running: self.devices.len(),
+            failed: self.failures.len(),
+            tls_admitted: self.ctx.admission.admitted.load(Ordering::Relaxed),
+            tls_refused: self.ctx.admission.refused.load(Ordering::Relaxed),
+            ..Summary::default()
+        };
+        for d in &self.devices {
+            match d.phase() {
+                Phase::Setup => s.setup += 1,
+                Phase::Provisioned => s.provisioned += 1,
+            }
+            match d.hello_state() {
+                HelloState::Sending => s.hello_sending += 1,
+                HelloState::Delivered => s.hello_delivered += 1,
+                HelloState::GaveUp => s.hello_gave_up += 1,
+                HelloState::Idle => {}
+            }
+            let st = &d.stats;
+            s.hellos_sent += u64::from(st.hellos_sent.load(Ordering::Relaxed));
+            s.hello_attempts += u64::from(st.hello_attempts.load(Ordering::Relaxed));
+            s.open_connections += u64::from(st.open_connections.load(Ordering::Relaxed));
+            s.requests += st.requests.load(Ordering::Relaxed);
+            s.auth_failures += st.auth_failures.load(Ordering::Relaxed);
+        }
+        s
+    }
+
+    /// Stops every listener and hello sender and persists every device.
+    pub fn shutdown(&self) {
+        for d in &self.devices {
+            d.stop();
+            d.persist();
+        }
+    }
+}
+
+impl Drop for Fleet {
+    fn drop(&mut self) {
+        for d in &self.devices {
+            d.stop();
+        }
+    }
+}
