@@ -4,6 +4,7 @@
 //!
 //! Knobs (environment): `PKI_BENCH_CERTS` (default 300), `PKI_BENCH_CRL` (default 100000).
 //! Prints figures and ratios; asserts nothing about time.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::path::Path;
 use std::process::{Command, Stdio};

@@ -22,7 +22,7 @@ pub enum HashAlgorithm {
 
 impl HashAlgorithm {
     /// Digest length in bytes.
-    pub const fn len(self) -> usize {
+    pub const fn digest_len(self) -> usize {
         match self {
             HashAlgorithm::Sha1 => 20,
             HashAlgorithm::Sha256 => 32,
@@ -82,10 +82,10 @@ pub struct CertHash {
 impl CertHash {
     /// A hash given as bytes; the length must fit the algorithm.
     pub fn new(algorithm: HashAlgorithm, bytes: Vec<u8>) -> Result<Self> {
-        if bytes.len() != algorithm.len() {
+        if bytes.len() != algorithm.digest_len() {
             return Err(PkiError::BadHashLength {
                 algorithm,
-                expected: algorithm.len(),
+                expected: algorithm.digest_len(),
                 got: bytes.len(),
             });
         }

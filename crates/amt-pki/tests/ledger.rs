@@ -1,4 +1,5 @@
 //! Ledger states, serialisation and the renewal window.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod common;
 

@@ -1,4 +1,5 @@
 //! Certificate profiles judged by the openssl CLI.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod common;
 

@@ -1,4 +1,5 @@
 //! Trust files (M8) and PKCS#12, judged by openssl.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod common;
 

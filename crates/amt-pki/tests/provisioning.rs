@@ -1,5 +1,6 @@
 //! Importing and checking provisioning certificates, against openssl-made chains and the
 //! root hashes of recorded real hellos.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod common;
 

@@ -148,8 +148,11 @@ impl SelectorSet {
                     found: s.name.clone(),
                 });
             }
+            // DSP0226 uses an unqualified `Name`; some clients (the `amt` PyPI package's
+            // amtctrl) qualify it with the WS-Management namespace.
             let name = s
                 .attr(None, "Name")
+                .or_else(|| s.attr(Some(ns::WSMAN), "Name"))
                 .ok_or(Error::Missing {
                     context: "Selector",
                     what: "Name attribute",

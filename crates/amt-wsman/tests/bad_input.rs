@@ -252,3 +252,14 @@ fn recorded_amt_fault_parses() {
     assert_eq!(f.subcode, Some(Subcode::DestinationUnreachable));
     assert_eq!(f, Fault::destination_unreachable());
 }
+
+#[test]
+fn selector_name_qualified_with_wsman_namespace_is_accepted() {
+    // amtctrl (PyPI `amt`) writes `<wsman:Selector wsman:Name="Name">`.
+    let s = GET_GENERAL.replace(
+        "<w:OperationTimeout>PT60S</w:OperationTimeout>",
+        r#"<w:OperationTimeout>PT60S</w:OperationTimeout><w:SelectorSet><w:Selector w:Name="Name">ManagedSystem</w:Selector></w:SelectorSet>"#,
+    );
+    let req = Request::parse(s.as_bytes()).expect("parses");
+    assert_eq!(req.header.selectors.get("Name"), Some("ManagedSystem"));
+}

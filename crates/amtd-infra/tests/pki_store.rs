@@ -1,5 +1,6 @@
 //! The CA key store: init/open round trip, failures that must create nothing, and the
 //! published files judged by openssl.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 use std::collections::BTreeMap;
 use std::os::unix::fs::PermissionsExt;
@@ -153,7 +154,8 @@ fn store_failures_are_clear_errors_and_create_nothing() {
     let f = fixture();
     let pristine = snapshot(&f.store);
     type Break = fn(&Path, &Path);
-    let cases: Vec<(&str, Break, fn(&PkiStoreError) -> bool)> = vec![
+    type Expect = fn(&PkiStoreError) -> bool;
+    let cases: Vec<(&str, Break, Expect)> = vec![
         (
             "wrong KEK",
             |_, kek| {

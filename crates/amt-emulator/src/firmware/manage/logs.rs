@@ -75,6 +75,28 @@ pub mod audit_events {
     }
 
     events! {
+        /// 1600.
+        PROVISIONING_STARTED = (16, 0, "Provisioning Started");
+        /// 1601.
+        PROVISIONING_COMPLETED = (16, 1, "Provisioning Completed");
+        /// 1602 (extended data: 0, user name length, user name).
+        ACL_ENTRY_ADDED = (16, 2, "ACL Entry Added");
+        /// 1603.
+        ACL_ENTRY_MODIFIED = (16, 3, "ACL Entry Modified");
+        /// 1604.
+        ACL_ENTRY_REMOVED = (16, 4, "ACL Entry Removed");
+        /// 1605 (extended data: 0 invalid ME access, 1 invalid MEBx access).
+        ACL_ACCESS_WITH_INVALID_CREDENTIALS = (16, 5, "ACL Access with Invalid Credentials");
+        /// 1607 (extended data: remote and local TLS mode, 0 none, 1 server auth, 2 mutual).
+        TLS_STATE_CHANGED = (16, 7, "TLS State Changed");
+        /// 1608.
+        TLS_SERVER_CERTIFICATE_SET = (16, 8, "TLS Server Certificate Set");
+        /// 1609.
+        TLS_SERVER_CERTIFICATE_REMOVE = (16, 9, "TLS Server Certificate Remove");
+        /// 1610.
+        TLS_TRUSTED_ROOT_ADDED = (16, 10, "TLS Trusted Root Certificate Added");
+        /// 1611.
+        TLS_TRUSTED_ROOT_REMOVED = (16, 11, "TLS Trusted Root Certificate Removed");
         /// 1613.
         KERBEROS_SETTINGS_MODIFIED = (16, 13, "Kerberos Settings Modified");
         /// 1614.
@@ -99,6 +121,22 @@ pub mod audit_events {
         HIBERNATE = (17, 8, "Remote Hibernate initiated");
         /// 1709.
         NMI = (17, 9, "Remote NMI initiated");
+        /// 1618.
+        UPGRADE_CLIENT_TO_ADMIN = (16, 18, "Upgrade Client to Admin Control Mode");
+        /// 1619 (extended data: 0 BIOS, 1 MEBx, 2 local MEI, 3 local WS-Man, 4 remote WS-Man).
+        UNPROVISIONING_STARTED = (16, 19, "Unprovisioning Started");
+        /// 1804.
+        SOL_SESSION_OPENED = (18, 4, "SoL Session Opened");
+        /// 1805.
+        SOL_SESSION_CLOSED = (18, 5, "SoL Session Closed");
+        /// 1800.
+        IDER_SESSION_OPENED = (18, 0, "IDER Session Opened");
+        /// 1801.
+        IDER_SESSION_CLOSED = (18, 1, "IDER Session Closed");
+        /// 1808.
+        KVM_SESSION_STARTED = (18, 8, "KVM Session Started");
+        /// 1809.
+        KVM_SESSION_ENDED = (18, 9, "KVM Session Ended");
         /// 1802.
         IDER_ENABLED = (18, 2, "IDER Enabled");
         /// 1803.
@@ -115,6 +153,10 @@ pub mod audit_events {
         ME_TIME_SET = (21, 0, "Intel(R) ME Time Set");
         /// 2200.
         TCPIP_PARAMETERS_SET = (22, 0, "TCPIP Parameters Set");
+        /// 2201.
+        HOST_NAME_SET = (22, 1, "Host Name Set");
+        /// 2202.
+        DOMAIN_NAME_SET = (22, 2, "Domain Name Set");
         /// 2500.
         CB_FILTER_ADDED = (25, 0, "CB Filter Added");
         /// 2501.

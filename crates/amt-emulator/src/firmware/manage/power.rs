@@ -21,8 +21,9 @@
 //! **Transitions.** 2 powers up; 5, 6, 15, 16 power-cycle; 10 and 14 reset; these boot the host,
 //! which applies an armed boot configuration once (see `boot`). 8, 9, 12, 13 leave the host off
 //! (reported as 8, the state AMT reports for a powered-off host); 3 and 4 put it to sleep, 7
-//! hibernates; 11 (NMI) leaves it on. Each success emits [`FirmwareEvent::PowerChanged`] and an
-//! audit record (1700–1709).
+//! hibernates; 11 (NMI) leaves it on. Each success but the NMI emits
+//! [`FirmwareEvent::PowerChanged`] (a reset reports 2 again: the host rebooted); each success is
+//! audited (1700–1709).
 
 use amt_wsman::classes::cim::{
     managed_system, CimAssociatedPowerManagementService, CimPowerManagementService, EnabledState,
@@ -176,7 +177,9 @@ fn change(
         fw.state.manage.power.os_power_saving_state = 2;
         boot::host_boots(fw, env, cause);
     }
-    fw.emit(FirmwareEvent::PowerChanged(after));
+    if requested != P::DiagnosticInterrupt {
+        fw.emit(FirmwareEvent::PowerChanged(after));
+    }
     fw.changed();
     PowerActionReturn::Completed
 }

@@ -679,4 +679,3 @@ pub(super) fn delete(
     fw.changed();
     ResponseBody::Delete(None)
 }
-
