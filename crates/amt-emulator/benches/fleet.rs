@@ -65,51 +65,61 @@ fn main() {
     rt.block_on(bench(devices, clients, secs));
 }
 
-async fn bench(devices: usize, clients: usize, secs: u64) {
-    let state_dir = std::env::temp_dir().join(format!("amtd-fleet-bench-{}", std::process::id()));
+/// Brings up `devices` devices; returns the fleet and the RSS growth per device (KiB).
+async fn bring_up(devices: usize, first_ip: Ipv4Addr, options: NetOptions, label: &str) -> Option<Fleet> {
     let flags = FleetFlags {
         count: devices,
-        first_ip: Ipv4Addr::new(127, 210, 0, 1),
+        first_ip,
         ..FleetFlags::default()
     };
-    let spec = match FleetSpec::from_flags(&flags) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("{e}");
-            return;
-        }
-    };
-    let mut options = NetOptions::default();
-    options.hello.enabled = false;
-    options.state_dir = Some(state_dir.clone());
-    options.provisioned_admin_password = Some(PASSWORD.into());
-
+    let spec = FleetSpec::from_flags(&flags).map_err(|e| eprintln!("{e}")).ok()?;
     let rss_before = vm_rss_kib();
     let t = Instant::now();
-    let fleet = match Fleet::start(spec, options, |_, _| {}).await {
-        Ok(f) => f,
-        Err(e) => {
-            eprintln!("{e}");
-            return;
-        }
-    };
+    let fleet = Fleet::start(spec, options, |_, _| {})
+        .await
+        .map_err(|e| eprintln!("{e}"))
+        .ok()?;
     let up = t.elapsed();
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rss_after = vm_rss_kib();
     let running = fleet.devices().len();
     println!(
-        "fleet: {running} devices up in {:.2} s ({} failed); {:.0} devices/s",
+        "{label}: {running} devices up in {:.2} s ({} failed, {:.0} devices/s); VmRSS {rss_before} -> {rss_after} KiB = {:.1} KiB per idle device",
         up.as_secs_f64(),
         fleet.failures().len(),
-        running as f64 / up.as_secs_f64()
+        running as f64 / up.as_secs_f64(),
+        rss_after.saturating_sub(rss_before) as f64 / running.max(1) as f64
     );
     if let Some((i, why)) = fleet.failures().first() {
         println!("  first failure: device {i}: {why}");
     }
-    let per_device = (rss_after.saturating_sub(rss_before)) as f64 / running.max(1) as f64;
-    println!(
-        "memory: VmRSS {rss_before} KiB -> {rss_after} KiB; {per_device:.1} KiB per idle device"
-    );
+    Some(fleet)
+}
+
+async fn bench(devices: usize, clients: usize, secs: u64) {
+    // Setup mode: 16992 and 16993 listening on every device (TLS identities are made lazily,
+    // so none exists yet), no hellos.
+    let mut setup = NetOptions::default();
+    setup.hello.enabled = false;
+    if let Some(fleet) = bring_up(devices, Ipv4Addr::new(127, 211, 0, 1), setup, "setup-mode fleet (no state dir)").await {
+        fleet.shutdown();
+    }
+    let state_dir = std::env::temp_dir().join(format!("amtd-fleet-bench-{}", std::process::id()));
+    let mut options = NetOptions::default();
+    options.hello.enabled = false;
+    options.state_dir = Some(state_dir.clone());
+    options.provisioned_admin_password = Some(PASSWORD.into());
+    let Some(fleet) = bring_up(
+        devices,
+        Ipv4Addr::new(127, 210, 0, 1),
+        options,
+        "provisioned fleet (16992 only, state files written)",
+    )
+    .await
+    else {
+        return;
+    };
+    let running = fleet.devices().len();
 
     // Load: `clients` keep-alive digest sessions spread over the fleet.
     let count = Arc::new(AtomicU64::new(0));

@@ -47,17 +47,27 @@ fn serials_drop_sign_padding_and_encode_for_addcrl() {
 
 #[test]
 fn hashes_take_their_algorithm_from_their_length() {
-    assert_eq!(CertHash::from_hex(&"ab".repeat(20)).unwrap().algorithm(), HashAlgorithm::Sha1);
+    assert_eq!(
+        CertHash::from_hex(&"ab".repeat(20)).unwrap().algorithm(),
+        HashAlgorithm::Sha1
+    );
     assert_eq!(
         CertHash::from_hex(&"AB:".repeat(32)).unwrap().algorithm(),
         HashAlgorithm::Sha256
     );
-    assert_eq!(CertHash::from_hex(&"ab".repeat(48)).unwrap().algorithm(), HashAlgorithm::Sha384);
+    assert_eq!(
+        CertHash::from_hex(&"ab".repeat(48)).unwrap().algorithm(),
+        HashAlgorithm::Sha384
+    );
     assert!(CertHash::from_hex("abcd").is_err());
     assert!(CertHash::from_hex(&"zz".repeat(32)).is_err());
     assert!(matches!(
         CertHash::new(HashAlgorithm::Sha256, vec![0; 20]),
-        Err(PkiError::BadHashLength { expected: 32, got: 20, .. })
+        Err(PkiError::BadHashLength {
+            expected: 32,
+            got: 20,
+            ..
+        })
     ));
     assert_eq!(HashAlgorithm::try_from(2), Ok(HashAlgorithm::Sha256));
     assert_eq!(HashAlgorithm::try_from(9), Err(9));
@@ -82,13 +92,19 @@ fn names_and_settings_are_checked() {
     };
     assert_eq!(
         bad.validate().unwrap_err(),
-        PkiError::KeyTooSmall { bits: 1024, min: 2048 }
+        PkiError::KeyTooSmall {
+            bits: 1024,
+            min: 2048
+        }
     );
     let s = CaSettings {
         crl_base_url: Some("http://h/crl/".into()),
         ..CaSettings::default()
     };
-    assert_eq!(s.crl_url(CaRole::Issuing).as_deref(), Some("http://h/crl/issuing.crl"));
+    assert_eq!(
+        s.crl_url(CaRole::Issuing).as_deref(),
+        Some("http://h/crl/issuing.crl")
+    );
     assert_eq!("root".parse::<CaRole>().unwrap(), CaRole::Root);
     assert!("middle".parse::<CaRole>().is_err());
 }

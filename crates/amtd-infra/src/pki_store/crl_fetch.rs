@@ -29,14 +29,21 @@ fn split_url(url: &str) -> Result<(String, u16, String), PkiStoreError> {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
     };
-    let (host, port) = match authority.rsplit_once(':') {
-        Some((h, p)) if !h.ends_with(']') || h.starts_with('[') => {
-            let port = p.parse().map_err(|_| fail(url, "bad port"))?;
-            (h, port)
+    let (host, port_text) = if let Some(v6) = authority.strip_prefix('[') {
+        let (h, after) = v6
+            .split_once(']')
+            .ok_or_else(|| fail(url, "malformed IPv6 address"))?;
+        (h, after.strip_prefix(':'))
+    } else {
+        match authority.split_once(':') {
+            Some((h, p)) => (h, Some(p)),
+            None => (authority, None),
         }
-        _ => (authority, 80),
     };
-    let host = host.trim_start_matches('[').trim_end_matches(']');
+    let port = match port_text {
+        Some(p) => p.parse().map_err(|_| fail(url, "bad port"))?,
+        None => 80,
+    };
     if host.is_empty() || path.contains(['\r', '\n', ' ']) {
         return Err(fail(url, "malformed URL"));
     }
@@ -50,11 +57,10 @@ fn dechunk(url: &str, mut body: &[u8]) -> Result<Vec<u8>, PkiStoreError> {
             .windows(2)
             .position(|w| w == b"\r\n")
             .ok_or_else(|| fail(url, "bad chunked encoding"))?;
-        let size_text = std::str::from_utf8(&body[..line_end])
-            .map_err(|_| fail(url, "bad chunk size"))?;
+        let size_text =
+            std::str::from_utf8(&body[..line_end]).map_err(|_| fail(url, "bad chunk size"))?;
         let size_hex = size_text.split(';').next().unwrap_or("").trim();
-        let size =
-            usize::from_str_radix(size_hex, 16).map_err(|_| fail(url, "bad chunk size"))?;
+        let size = usize::from_str_radix(size_hex, 16).map_err(|_| fail(url, "bad chunk size"))?;
         body = &body[line_end + 2..];
         if size == 0 {
             return Ok(out);
@@ -153,7 +159,12 @@ mod tests {
             split_url("http://[::1]:81/x").ok(),
             Some(("::1".into(), 81, "/x".into()))
         );
+        assert_eq!(
+            split_url("http://[::1]/x").ok(),
+            Some(("::1".into(), 80, "/x".into()))
+        );
         assert!(split_url("https://ca.example/x").is_err());
+        assert!(split_url("http://h:port/x").is_err());
         assert!(split_url("http://h/a b").is_err());
     }
 

@@ -71,6 +71,14 @@ pub enum PkiStoreError {
         /// What is wrong.
         detail: String,
     },
+    /// A CRL could not be fetched or parsed.
+    #[error("cannot fetch the CRL at {url}: {detail}")]
+    CrlFetch {
+        /// The URL.
+        url: String,
+        /// What went wrong.
+        detail: String,
+    },
     /// The certificate layer refused (bad input, mismatch, …).
     #[error(transparent)]
     Pki(#[from] PkiError),

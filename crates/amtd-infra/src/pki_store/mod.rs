@@ -18,6 +18,7 @@
 //! names the file. One writer at a time is assumed (the server, or the CLI while the server is
 //! stopped).
 
+pub mod crl_fetch;
 mod error;
 mod files;
 
