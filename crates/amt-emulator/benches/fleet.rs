@@ -51,6 +51,22 @@ fn main() {
         Ok(n) => println!("open-file limit: {n}"),
         Err(e) => println!("cannot raise the open-file limit: {e}"),
     }
+    // Each measurement runs in a fresh process, so memory freed by one fleet does not hide
+    // the next fleet's growth.
+    let phase = std::env::var("AMTD_BENCH_PHASE").unwrap_or_default();
+    if phase.is_empty() {
+        for phase in ["setup", "provisioned"] {
+            let status = std::env::current_exe().and_then(|exe| {
+                std::process::Command::new(exe)
+                    .env("AMTD_BENCH_PHASE", phase)
+                    .status()
+            });
+            if let Err(e) = status {
+                eprintln!("phase {phase}: {e}");
+            }
+        }
+        return;
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -62,17 +78,28 @@ fn main() {
             return;
         }
     };
-    rt.block_on(bench(devices, clients, secs));
+    if phase == "setup" {
+        rt.block_on(bench_setup(devices));
+    } else {
+        rt.block_on(bench(devices, clients, secs));
+    }
 }
 
 /// Brings up `devices` devices; returns the fleet and the RSS growth per device (KiB).
-async fn bring_up(devices: usize, first_ip: Ipv4Addr, options: NetOptions, label: &str) -> Option<Fleet> {
+async fn bring_up(
+    devices: usize,
+    first_ip: Ipv4Addr,
+    options: NetOptions,
+    label: &str,
+) -> Option<Fleet> {
     let flags = FleetFlags {
         count: devices,
         first_ip,
         ..FleetFlags::default()
     };
-    let spec = FleetSpec::from_flags(&flags).map_err(|e| eprintln!("{e}")).ok()?;
+    let spec = FleetSpec::from_flags(&flags)
+        .map_err(|e| eprintln!("{e}"))
+        .ok()?;
     let rss_before = vm_rss_kib();
     let t = Instant::now();
     let fleet = Fleet::start(spec, options, |_, _| {})
@@ -96,14 +123,35 @@ async fn bring_up(devices: usize, first_ip: Ipv4Addr, options: NetOptions, label
     Some(fleet)
 }
 
-async fn bench(devices: usize, clients: usize, secs: u64) {
-    // Setup mode: 16992 and 16993 listening on every device (TLS identities are made lazily,
-    // so none exists yet), no hellos.
+/// Setup mode: 16992 and 16993 listening on every device (TLS identities are made lazily,
+/// so none exists yet), no hellos, no state directory. Two descriptors per device: the
+/// count is capped by the open-file limit.
+async fn bench_setup(devices: usize) {
+    let limit = rlimit::Resource::NOFILE
+        .get()
+        .map(|(soft, _)| soft)
+        .unwrap_or(1024);
+    let fit = (limit.saturating_sub(256) / 2) as usize;
+    if fit < devices {
+        println!(
+            "setup mode: the open-file limit ({limit}) fits {fit} devices with two listeners each"
+        );
+    }
     let mut setup = NetOptions::default();
     setup.hello.enabled = false;
-    if let Some(fleet) = bring_up(devices, Ipv4Addr::new(127, 211, 0, 1), setup, "setup-mode fleet (no state dir)").await {
+    if let Some(fleet) = bring_up(
+        devices.min(fit),
+        Ipv4Addr::new(127, 211, 0, 1),
+        setup,
+        "setup-mode fleet",
+    )
+    .await
+    {
         fleet.shutdown();
     }
+}
+
+async fn bench(devices: usize, clients: usize, secs: u64) {
     let state_dir = std::env::temp_dir().join(format!("amtd-fleet-bench-{}", std::process::id()));
     let mut options = NetOptions::default();
     options.hello.enabled = false;
@@ -125,7 +173,11 @@ async fn bench(devices: usize, clients: usize, secs: u64) {
     let count = Arc::new(AtomicU64::new(0));
     let errors = Arc::new(AtomicU64::new(0));
     let stop = Instant::now() + Duration::from_secs(secs);
-    let xml = Arc::new(Request::new("AMT_GeneralSettings", 1, Operation::Get).to_xml().into_bytes());
+    let xml = Arc::new(
+        Request::new("AMT_GeneralSettings", 1, Operation::Get)
+            .to_xml()
+            .into_bytes(),
+    );
     let mut tasks = Vec::new();
     for c in 0..clients {
         let Some(dev) = fleet.devices().get(c * running / clients) else {

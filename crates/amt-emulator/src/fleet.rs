@@ -297,9 +297,7 @@ impl FleetSpec {
                 .or_else(|| flags.provisioning_server.clone());
             if let Some(s) = &provisioning_server {
                 if crate::net::hello::parse_server_address(s).is_none() {
-                    problems.push(at(&format!(
-                        "provisioning server `{s}` is not host[:port]"
-                    )));
+                    problems.push(at(&format!("provisioning server `{s}` is not host[:port]")));
                 }
             }
             let extra_root_hashes = dev
@@ -367,7 +365,8 @@ fn valid_dns_name(name: &str) -> bool {
                 && l.len() <= 63
                 && !l.starts_with('-')
                 && !l.ends_with('-')
-                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+                && l.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
         })
 }
 
@@ -386,7 +385,10 @@ mod tests {
         assert_eq!(a, b);
         assert_eq!(a.devices.len(), 3);
         assert_eq!(a.devices[2].ip, Ipv4Addr::new(127, 77, 0, 3));
-        assert_eq!(a.devices[0].config.uuid, "8086e000-0000-4000-8000-000000000001");
+        assert_eq!(
+            a.devices[0].config.uuid,
+            "8086e000-0000-4000-8000-000000000001"
+        );
         assert_eq!(a.devices[0].config.mac, "02:80:86:00:00:01");
         assert_eq!(a.devices[1].config.hostname, "amtdev00002");
         assert_eq!(a.devices[1].config.domain, "amt.test");
@@ -414,7 +416,10 @@ mod tests {
         assert!(f.devices[0].faults.cert_swap);
         assert_eq!(f.devices[0].faults.slow_ms, 5);
         assert_eq!(f.devices[1].ip, Ipv4Addr::new(127, 77, 9, 9));
-        assert_eq!(f.devices[1].config.uuid, "4c4c4544-0033-3110-8052-b3c04f4b4d32");
+        assert_eq!(
+            f.devices[1].config.uuid,
+            "4c4c4544-0033-3110-8052-b3c04f4b4d32"
+        );
         assert_eq!(f.devices[1].config.persona, "amt16");
     }
 

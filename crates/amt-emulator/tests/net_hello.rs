@@ -1,6 +1,7 @@
 //! The hello sender over real sockets: server discovery (configured address, then
 //! `ProvisionServer`, then `ProvisionServer.<domain>` through a resolver given by address),
 //! the hello bytes, the back-off with lost hellos, and the give-up.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod net_support;
 
@@ -18,11 +19,17 @@ use tokio::net::{TcpListener, UdpSocket};
 
 /// A provisioning server's hello listener on a random loopback address: returns its address
 /// and a receiver of every hello's bytes (read to EOF, as servers do).
-async fn hello_listener() -> (SocketAddr, tokio::sync::mpsc::UnboundedReceiver<(SocketAddr, Vec<u8>)>) {
+async fn hello_listener() -> (
+    SocketAddr,
+    tokio::sync::mpsc::UnboundedReceiver<(SocketAddr, Vec<u8>)>,
+) {
     let ip = random_base();
-    let listener = TcpListener::bind((Ipv4Addr::new(ip.octets()[0], ip.octets()[1], ip.octets()[2], 250), 0))
-        .await
-        .unwrap();
+    let listener = TcpListener::bind((
+        Ipv4Addr::new(ip.octets()[0], ip.octets()[1], ip.octets()[2], 250),
+        0,
+    ))
+    .await
+    .unwrap();
     let addr = listener.local_addr().unwrap();
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     tokio::spawn(async move {
@@ -61,7 +68,11 @@ async fn hello_goes_to_the_configured_server_after_lost_attempts() {
         .await
         .expect("hello in time")
         .unwrap();
-    assert_eq!(peer.ip(), std::net::IpAddr::V4(dev.ip), "sent from the device's own address");
+    assert_eq!(
+        peer.ip(),
+        std::net::IpAddr::V4(dev.ip),
+        "sent from the device's own address"
+    );
     let hello = Hello::decode(&bytes).expect("valid hello");
     assert_eq!(hello.retry_count, 2, "two hellos were lost first");
     assert_eq!(hello.uuid.to_string(), dev.uuid);
@@ -73,16 +84,25 @@ async fn hello_goes_to_the_configured_server_after_lost_attempts() {
     tokio::time::sleep(Duration::from_millis(50)).await;
     assert_eq!(dev.hello_state(), HelloState::Delivered);
     let s = fleet.summary();
-    assert_eq!((s.hellos_sent, s.hello_attempts, s.hello_delivered), (1, 3, 1), "{s}");
+    assert_eq!(
+        (s.hellos_sent, s.hello_attempts, s.hello_delivered),
+        (1, 3, 1),
+        "{s}"
+    );
 }
 
 /// A DNS server answering `ProvisionServer.amt.test` with `answer` and NXDOMAIN otherwise;
 /// it reports every name asked.
-async fn dns_server(answer: Ipv4Addr) -> (SocketAddr, tokio::sync::mpsc::UnboundedReceiver<String>) {
+async fn dns_server(
+    answer: Ipv4Addr,
+) -> (SocketAddr, tokio::sync::mpsc::UnboundedReceiver<String>) {
     let ip = random_base();
-    let sock = UdpSocket::bind((Ipv4Addr::new(ip.octets()[0], ip.octets()[1], ip.octets()[2], 253), 0))
-        .await
-        .unwrap();
+    let sock = UdpSocket::bind((
+        Ipv4Addr::new(ip.octets()[0], ip.octets()[1], ip.octets()[2], 253),
+        0,
+    ))
+    .await
+    .unwrap();
     let addr = sock.local_addr().unwrap();
     let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
     tokio::spawn(async move {
@@ -119,7 +139,9 @@ async fn dns_server(answer: Ipv4Addr) -> (SocketAddr, tokio::sync::mpsc::Unbound
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hello_finds_provision_server_dot_domain_through_the_resolver() {
     let (server, mut hellos) = hello_listener().await;
-    let SocketAddr::V4(server4) = server else { unreachable!() };
+    let SocketAddr::V4(server4) = server else {
+        unreachable!()
+    };
     let (dns, mut asked) = dns_server(*server4.ip()).await;
     let mut opts = hello_options(3600);
     opts.hello.resolver = Some(dns);
@@ -152,5 +174,9 @@ async fn device_gives_up_after_fifteen_unanswered_hellos() {
     }
     assert_eq!(dev.hello_state(), HelloState::GaveUp);
     let s = fleet.summary();
-    assert_eq!((s.hello_attempts, s.hellos_sent, s.hello_gave_up), (15, 0, 1), "{s}");
+    assert_eq!(
+        (s.hello_attempts, s.hellos_sent, s.hello_gave_up),
+        (15, 0, 1),
+        "{s}"
+    );
 }

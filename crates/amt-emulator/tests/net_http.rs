@@ -1,5 +1,6 @@
 //! The emulator's HTTP front over real sockets: digest challenges (with curl as the client),
 //! routing, bounds, bad input on every port, restart persistence and fault injection.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod net_support;
 
@@ -39,15 +40,17 @@ async fn curl_digest_gets_401_with_the_realm_then_a_valid_response() {
     let mut cmd = std::process::Command::new(curl);
     cmd.args(["-sS", "-v", "--digest", "-u"])
         .arg(format!("admin:{PASSWORD}"))
-        .args(["-H", "Content-Type: application/soap+xml;charset=UTF-8", "--data-binary"])
+        .args([
+            "-H",
+            "Content-Type: application/soap+xml;charset=UTF-8",
+            "--data-binary",
+        ])
         .arg(&body)
         .arg(format!("http://{}/wsman", dev.addr(16992)));
     let (ok, stdout, stderr) = run(cmd).await;
     assert!(ok, "curl failed: {stderr}");
     assert!(stderr.contains("< HTTP/1.1 401 Unauthorized"), "{stderr}");
-    let expected = format!(
-        "< WWW-Authenticate: Digest realm=\"{realm}\", nonce=\""
-    );
+    let expected = format!("< WWW-Authenticate: Digest realm=\"{realm}\", nonce=\"");
     assert!(stderr.contains(&expected), "{stderr}");
     assert!(stderr.contains("stale=\"false\", qop=\"auth\""), "{stderr}");
     assert!(stderr.contains("< HTTP/1.1 200 OK"), "{stderr}");
@@ -94,13 +97,25 @@ async fn routing_and_bounds_give_http_errors() {
     let cases: Vec<(Vec<u8>, u16)> = vec![
         (b"GET / HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(), 404),
         (b"GET /wsman HTTP/1.1\r\nHost: x\r\n\r\n".to_vec(), 405),
-        (b"POST /wsman HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n".to_vec(), 411),
-        (b"POST /wsman HTTP/1.1\r\nHost: x\r\nContent-Length: 600000\r\n\r\n".to_vec(), 413),
+        (
+            b"POST /wsman HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"
+                .to_vec(),
+            411,
+        ),
+        (
+            b"POST /wsman HTTP/1.1\r\nHost: x\r\nContent-Length: 600000\r\n\r\n".to_vec(),
+            413,
+        ),
         (b"\x16\x03\x01\x00\x05hello\r\n\r\n".to_vec(), 400),
     ];
     for (req, want) in cases {
         let resp = raw_exchange(addr, &req).await;
-        assert_eq!(status_of(&resp), Some(want), "{}", String::from_utf8_lossy(&resp));
+        assert_eq!(
+            status_of(&resp),
+            Some(want),
+            "{}",
+            String::from_utf8_lossy(&resp)
+        );
     }
 }
 
@@ -124,12 +139,19 @@ async fn bad_input_on_every_port_gets_a_clean_error_and_other_devices_are_unaffe
         b"POST /wsman HTTP/1.1\r\nContent-Length: 9\r\nAuthorization: Digest username=\"admin\", response=\"\"\r\n\r\n<garbage>".to_vec(),
         b"\r\n\r\n\r\n".to_vec(),
     ];
-    let targets = [victim.addr(16992), setup_dev.addr(16992), setup_dev.addr(16993)];
+    let targets = [
+        victim.addr(16992),
+        setup_dev.addr(16992),
+        setup_dev.addr(16993),
+    ];
     for addr in targets {
         for input in &inputs {
             let resp = raw_exchange(addr, input).await;
             if let Some(status) = status_of(&resp) {
-                assert!(matches!(status, 400 | 401 | 411 | 413 | 431), "{addr}: {status}");
+                assert!(
+                    matches!(status, 400 | 401 | 411 | 413 | 431),
+                    "{addr}: {status}"
+                );
             }
         }
     }
@@ -185,9 +207,9 @@ async fn device_state_survives_a_restart_and_corrupt_files_are_reported() {
     let (idx, why) = &fleet.failures()[0];
     assert_eq!(*idx, 2);
     assert!(why.contains("corrupt") && why.contains(&uuid2), "{why}");
-    for i in 0..2 {
+    for (i, realm) in realms.iter().enumerate().take(2) {
         let d = dev(&fleet, i);
-        assert_eq!(d.realm(), realms[i]);
+        assert_eq!(&d.realm(), realm);
         assert_eq!(d.phase(), Phase::Provisioned);
     }
     assert_eq!(dev(&fleet, 1).with_firmware(|fw| fw.state.power_state), 8);
@@ -215,9 +237,15 @@ async fn fault_connection_close_ends_every_session() {
     let addr = dev(&fleet, 0).addr(16992);
     let mut stream = TcpStream::connect(addr).await.unwrap();
     let mut buf = Vec::new();
-    let r = client::post(&mut stream, &mut buf, "x", &get_xml("AMT_GeneralSettings"), None)
-        .await
-        .unwrap();
+    let r = client::post(
+        &mut stream,
+        &mut buf,
+        "x",
+        &get_xml("AMT_GeneralSettings"),
+        None,
+    )
+    .await
+    .unwrap();
     assert_eq!(r.status, 401);
     assert_eq!(r.header("Connection"), Some("close"));
     let mut rest = Vec::new();
@@ -245,7 +273,13 @@ async fn fault_drop_after_apply_closes_without_a_reply() {
     let fleet = fault_fleet(Fault::DropAfterApply).await;
     let mut s = plain_session(&fleet, 0, PASSWORD).await;
     // Authenticate first with an ordinary request.
-    assert_eq!(s.post(&get_xml("AMT_GeneralSettings")).await.unwrap().status, 200);
+    assert_eq!(
+        s.post(&get_xml("AMT_GeneralSettings"))
+            .await
+            .unwrap()
+            .status,
+        200
+    );
     let commit = amt_wsman::Request::new(
         "AMT_SetupAndConfigurationService",
         2,

@@ -2,6 +2,7 @@
 //! `amtctrl` (python-requests with Digest) and requests built by Intel's
 //! `@device-management-toolkit/wsman-messages`. Missing peers skip the test with a message,
 //! except under ./scripts/test (AMTD_NODE_DIR set), where they fail it.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod net_support;
 
@@ -27,20 +28,43 @@ async fn amtctrl_reads_power_status_and_powers_on_off_and_reboots() {
     let fleet = start(2, FleetFlags::default(), provisioned_options()).await;
     let dev = dev(&fleet, 1);
     let home = tempfile::tempdir().unwrap();
-    run_amtctrl(&bin, home.path(), &["add", "emu", &dev.ip.to_string(), PASSWORD]).await;
-    assert_eq!(run_amtctrl(&bin, home.path(), &["emu", "status"]).await, "on");
+    run_amtctrl(
+        &bin,
+        home.path(),
+        &["add", "emu", &dev.ip.to_string(), PASSWORD],
+    )
+    .await;
+    assert_eq!(
+        run_amtctrl(&bin, home.path(), &["emu", "status"]).await,
+        "on"
+    );
 
     assert_eq!(run_amtctrl(&bin, home.path(), &["emu", "off"]).await, "");
     assert_eq!(dev.with_firmware(|fw| fw.state.power_state), 8);
-    assert_eq!(run_amtctrl(&bin, home.path(), &["emu", "status"]).await, "off");
+    assert_eq!(
+        run_amtctrl(&bin, home.path(), &["emu", "status"]).await,
+        "off"
+    );
 
     assert_eq!(run_amtctrl(&bin, home.path(), &["emu", "on"]).await, "");
-    assert_eq!(run_amtctrl(&bin, home.path(), &["emu", "status"]).await, "on");
+    assert_eq!(
+        run_amtctrl(&bin, home.path(), &["emu", "status"]).await,
+        "on"
+    );
 
     assert_eq!(run_amtctrl(&bin, home.path(), &["emu", "reboot"]).await, "");
-    assert_eq!(run_amtctrl(&bin, home.path(), &["emu", "status"]).await, "on");
+    assert_eq!(
+        run_amtctrl(&bin, home.path(), &["emu", "status"]).await,
+        "on"
+    );
     // The other device was not touched.
-    assert_eq!(fleet.device(0).unwrap().with_firmware(|fw| fw.state.power_state), 2);
+    assert_eq!(
+        fleet
+            .device(0)
+            .unwrap()
+            .with_firmware(|fw| fw.state.power_state),
+        2
+    );
 }
 
 fn node_dir() -> PathBuf {
@@ -53,7 +77,12 @@ fn node_dir() -> PathBuf {
 async fn intel_wsman_messages_requests_are_answered_over_http() {
     let dir = node_dir();
     let lib = dir.join("node_modules/@device-management-toolkit/wsman-messages");
-    if peer(lib.exists().then_some(lib), "npm @device-management-toolkit/wsman-messages").is_none() {
+    if peer(
+        lib.exists().then_some(lib),
+        "npm @device-management-toolkit/wsman-messages",
+    )
+    .is_none()
+    {
         return;
     }
     let Some(node) = on_path("node") else { return };
@@ -75,7 +104,12 @@ async fn intel_wsman_messages_requests_are_answered_over_http() {
         let parsed = Response::parse(&resp.body).unwrap_or_else(|e| panic!("{name}: {e}"));
         let class = r["class"].as_str().unwrap();
         assert!(
-            parsed.header.resource_uri.as_deref().unwrap_or("").ends_with(class),
+            parsed
+                .header
+                .resource_uri
+                .as_deref()
+                .unwrap_or("")
+                .ends_with(class),
             "{name}: {:?}",
             parsed.header.resource_uri
         );

@@ -2,6 +2,7 @@
 //! admission (D5), then the installed certificate, closed plain port and mutual TLS with CRL
 //! serials after provisioning (D7). `openssl s_client` is the independent observer;
 //! certificates are made in the test with rcgen (ECDSA, fast) and amt-pki (RSA device key).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod net_support;
 
@@ -48,12 +49,19 @@ struct Leaf {
     key: Vec<u8>,
 }
 
-fn leaf(ca: &Ca, cn: &str, ou: Option<&str>, ekus: Vec<ExtendedKeyUsagePurpose>, serial: u64) -> Leaf {
+fn leaf(
+    ca: &Ca,
+    cn: &str,
+    ou: Option<&str>,
+    ekus: Vec<ExtendedKeyUsagePurpose>,
+    serial: u64,
+) -> Leaf {
     let key = KeyPair::generate().unwrap();
     let mut p = CertificateParams::new(vec![cn.to_owned()]).unwrap();
     p.distinguished_name.push(DnType::CommonName, cn);
     if let Some(ou) = ou {
-        p.distinguished_name.push(DnType::OrganizationalUnitName, ou);
+        p.distinguished_name
+            .push(DnType::OrganizationalUnitName, ou);
     }
     p.extended_key_usages = ekus;
     p.serial_number = Some(serial.into());
@@ -105,7 +113,11 @@ impl ServerCertVerifier for AcceptAnyServer {
 
 /// Connects over TLS (optionally with a client certificate) and posts a Get as admin.
 /// Returns the HTTP status, or the error that ended the session.
-async fn tls_get(addr: std::net::SocketAddr, client: Option<&Leaf>, password: &str) -> Result<u16, String> {
+async fn tls_get(
+    addr: std::net::SocketAddr,
+    client: Option<&Leaf>,
+    password: &str,
+) -> Result<u16, String> {
     let provider = amt_emulator::net::tls::provider();
     let b = ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()
@@ -115,7 +127,10 @@ async fn tls_get(addr: std::net::SocketAddr, client: Option<&Leaf>, password: &s
     let config = match client {
         Some(l) => b
             .with_client_auth_cert(
-                l.chain.iter().map(|c| CertificateDer::from(c.clone())).collect(),
+                l.chain
+                    .iter()
+                    .map(|c| CertificateDer::from(c.clone()))
+                    .collect(),
                 PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(l.key.clone())),
             )
             .unwrap(),
@@ -152,7 +167,10 @@ async fn openssl_subject(addr: std::net::SocketAddr) -> String {
 }
 
 fn server_auth() -> Vec<ExtendedKeyUsagePurpose> {
-    vec![ExtendedKeyUsagePurpose::ServerAuth, ExtendedKeyUsagePurpose::ClientAuth]
+    vec![
+        ExtendedKeyUsagePurpose::ServerAuth,
+        ExtendedKeyUsagePurpose::ClientAuth,
+    ]
 }
 
 fn with_setup_oid() -> Vec<ExtendedKeyUsagePurpose> {
@@ -167,7 +185,12 @@ async fn provisioning_admission_follows_root_hash_usage_and_domain_rules() {
     let dev = dev(&fleet, 0);
     let trusted = ca("Trusted Provisioning Root");
     let other = ca("Some Other Root");
-    dev.with_firmware(|fw| fw.state.config.extra_root_hashes.push(sha256_hex(&trusted.der)));
+    dev.with_firmware(|fw| {
+        fw.state
+            .config
+            .extra_root_hashes
+            .push(sha256_hex(&trusted.der))
+    });
     let addr = dev.addr(16993);
 
     let admitted_oid = leaf(&trusted, "prov.amt.test", None, with_setup_oid(), 1);
@@ -186,7 +209,11 @@ async fn provisioning_admission_follows_root_hash_usage_and_domain_rules() {
     assert_eq!(tls_get(addr, Some(&admitted_oid), "").await, Ok(200));
     assert_eq!(tls_get(addr, Some(&admitted_ou), "").await, Ok(200));
     // Refused certificates end the session with a TLS alert.
-    for (what, l) in [("wrong root", &wrong_root), ("no setup usage", &no_usage), ("wrong domain", &wrong_domain)] {
+    for (what, l) in [
+        ("wrong root", &wrong_root),
+        ("no setup usage", &no_usage),
+        ("wrong domain", &wrong_domain),
+    ] {
         let r = tls_get(addr, Some(l), "").await;
         assert!(r.is_err(), "{what} was admitted: {r:?}");
     }
@@ -194,7 +221,13 @@ async fn provisioning_admission_follows_root_hash_usage_and_domain_rules() {
     assert_eq!(tls_get(addr, None, "").await, Ok(401));
     // Over plain HTTP admin/"" is refused as well.
     let mut s = plain_session(&fleet, 0, "").await;
-    assert_eq!(s.post(&get_xml("AMT_GeneralSettings")).await.unwrap().status, 401);
+    assert_eq!(
+        s.post(&get_xml("AMT_GeneralSettings"))
+            .await
+            .unwrap()
+            .status,
+        401
+    );
     let summary = fleet.summary();
     assert_eq!(summary.tls_admitted, 2, "{summary}");
     assert_eq!(summary.tls_refused, 3, "{summary}");
@@ -206,7 +239,12 @@ fn provision_with_tls(fleet: &Fleet, root: &Ca) -> String {
     let dev = dev(fleet, 0);
     let key = amt_pki::RsaKey::generate(&mut rand::rng(), 2048).unwrap();
     let pkcs8 = key.to_pkcs8_der().unwrap().to_vec();
-    let public = key.public_key_info().unwrap().subject_public_key.raw_bytes().to_vec();
+    let public = key
+        .public_key_info()
+        .unwrap()
+        .subject_public_key
+        .raw_bytes()
+        .to_vec();
     let kp = KeyPair::from_pkcs8_der_and_sign_algo(
         &PrivatePkcs8KeyDer::from(pkcs8.clone()),
         &rcgen::PKCS_RSA_SHA256,
@@ -215,7 +253,8 @@ fn provision_with_tls(fleet: &Fleet, root: &Ca) -> String {
     let fqdn = "amtdev00001.amt.test";
     let mut p = CertificateParams::new(vec![fqdn.to_owned()]).unwrap();
     p.distinguished_name.push(DnType::CommonName, fqdn);
-    p.distinguished_name.push(DnType::OrganizationName, "Installed By Test");
+    p.distinguished_name
+        .push(DnType::OrganizationName, "Installed By Test");
     p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     let cert = p.signed_by(&kp, &root.issuer).unwrap();
     let b64 = base64::engine::general_purpose::STANDARD;
@@ -255,7 +294,10 @@ async fn openssl_sees_the_self_signed_then_the_installed_certificate_and_mutual_
     let addr = dev.addr(16993);
     let subject = openssl_subject(addr).await;
     if !subject.is_empty() {
-        assert!(subject.contains("amtdev00001.amt.test") && subject.contains("Setup mode"), "{subject}");
+        assert!(
+            subject.contains("amtdev00001.amt.test") && subject.contains("Setup mode"),
+            "{subject}"
+        );
     }
 
     let root = ca("Device Root");
@@ -275,10 +317,28 @@ async fn openssl_sees_the_self_signed_then_the_installed_certificate_and_mutual_
         ExtendedKeyUsagePurpose::ClientAuth,
         ExtendedKeyUsagePurpose::Other(CONSOLE_OID.to_vec()),
     ];
-    let good = leaf(&root, "console.amt.test", None, console_ekus.clone(), 0x1001);
-    let revoked = leaf(&root, "console.amt.test", None, console_ekus.clone(), 0x1002);
+    let good = leaf(
+        &root,
+        "console.amt.test",
+        None,
+        console_ekus.clone(),
+        0x1001,
+    );
+    let revoked = leaf(
+        &root,
+        "console.amt.test",
+        None,
+        console_ekus.clone(),
+        0x1002,
+    );
     let no_oid = leaf(&root, "console.amt.test", None, server_auth(), 0x1003);
-    let foreign = leaf(&ca("Foreign"), "console.amt.test", None, console_ekus, 0x1004);
+    let foreign = leaf(
+        &ca("Foreign"),
+        "console.amt.test",
+        None,
+        console_ekus,
+        0x1004,
+    );
     dev.with_firmware(|fw| {
         fw.state.tls_remote.mutual_authentication = true;
         fw.state.crls.push(CrlEntry {
@@ -288,7 +348,12 @@ async fn openssl_sees_the_self_signed_then_the_installed_certificate_and_mutual_
     });
     dev.apply_events(&[FirmwareEvent::StateChanged]);
     assert_eq!(tls_get(addr, Some(&good), PASSWORD).await, Ok(200));
-    for (what, l) in [("revoked", Some(&revoked)), ("no console OID", Some(&no_oid)), ("foreign root", Some(&foreign)), ("no certificate", None)] {
+    for (what, l) in [
+        ("revoked", Some(&revoked)),
+        ("no console OID", Some(&no_oid)),
+        ("foreign root", Some(&foreign)),
+        ("no certificate", None),
+    ] {
         let r = tls_get(addr, l, PASSWORD).await;
         assert!(r.is_err(), "{what} was admitted: {r:?}");
     }

@@ -162,34 +162,64 @@ impl Request {
         }
     }
 
+    fn action_static(&self) -> &'static str {
+        match &self.op {
+            Operation::Get => action::GET,
+            Operation::Put(_) => action::PUT,
+            Operation::Create(_) => action::CREATE,
+            Operation::Delete => action::DELETE,
+            Operation::Enumerate(_) => action::ENUMERATE,
+            Operation::Pull(_) => action::PULL,
+            Operation::Release { .. } => action::RELEASE,
+            Operation::Invoke { .. } => "",
+        }
+    }
+
     /// The request as Intel's console libraries write it.
     pub fn to_xml(&self) -> String {
-        let mut out = String::with_capacity(1024);
+        let mut out = String::with_capacity(self.size_hint());
         self.write_xml(&mut out);
         out
+    }
+
+    /// A capacity guess for the request's XML (envelope boilerplate plus body text).
+    fn size_hint(&self) -> usize {
+        let body = match &self.op {
+            Operation::Put(i) | Operation::Create(i) | Operation::Invoke { input: i, .. } => i
+                .properties
+                .iter()
+                .map(|p| match &p.value {
+                    crate::Value::Text(t) => t.len() + 2 * p.name.len() + 16,
+                    _ => 256,
+                })
+                .sum::<usize>(),
+            _ => 128,
+        };
+        900 + 2 * self.header.resource_uri.len() + body
     }
 
     /// Appends the request's XML to `out`.
     pub fn write_xml(&self, out: &mut String) {
         let p = Prefixes::REQUEST;
-        out.push_str(concat!(
-            r#"<?xml version="1.0" encoding="utf-8"?><Envelope xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing" xmlns:w="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd" xmlns="http://www.w3.org/2003/05/soap-envelope">"#,
-            "<Header><a:Action>"
-        ));
-        escape_text(out, &self.action());
-        out.push_str("</a:Action><a:To>");
-        escape_text(out, &self.header.to);
-        out.push_str("</a:To><w:ResourceURI>");
-        escape_text(out, &self.header.resource_uri);
-        out.push_str("</w:ResourceURI><a:MessageID>");
-        escape_text(out, &self.header.message_id);
-        out.push_str("</a:MessageID><a:ReplyTo><a:Address>");
-        escape_text(out, &self.header.reply_to);
-        out.push_str("</a:Address></a:ReplyTo>");
-        if let Some(t) = &self.header.operation_timeout {
-            xml::text_element(out, "w:OperationTimeout", t);
-        }
-        self.header.selectors.write(out, &p);
+        let method = match &self.op {
+            Operation::Invoke { method, .. } => Some(method.as_str()),
+            _ => None,
+        };
+        write_request_head(
+            out,
+            RequestHead {
+                action: match method {
+                    Some(_) => ActionRef::Method(&self.header.resource_uri, method.unwrap_or("")),
+                    None => ActionRef::Uri(self.action_static()),
+                },
+                to: &self.header.to,
+                resource_uri: &self.header.resource_uri,
+                message_id: MessageIdRef::Text(&self.header.message_id),
+                reply_to: &self.header.reply_to,
+                operation_timeout: self.header.operation_timeout.as_deref(),
+                selectors: &self.header.selectors,
+            },
+        );
         for e in &self.header.other {
             xml::write_element(out, e, &request_known());
         }
@@ -352,6 +382,100 @@ impl Request {
             op,
         })
     }
+}
+
+/// The `wsa:Action` of a request being written.
+#[derive(Debug, Clone, Copy)]
+pub enum ActionRef<'a> {
+    /// A fixed action URI (transfer/enumeration).
+    Uri(&'a str),
+    /// A method: `<resource URI>/<method>`.
+    Method(&'a str, &'a str),
+}
+
+/// The `wsa:MessageID` of a request being written.
+#[derive(Debug, Clone, Copy)]
+pub enum MessageIdRef<'a> {
+    /// Intel's decimal counter.
+    Num(u64),
+    /// Any text.
+    Text(&'a str),
+}
+
+/// Everything in a request's header, borrowed, for writing without building a [`Request`].
+#[derive(Debug, Clone, Copy)]
+pub struct RequestHead<'a> {
+    /// The action.
+    pub action: ActionRef<'a>,
+    /// `wsa:To` (`/wsman`).
+    pub to: &'a str,
+    /// The resource URI.
+    pub resource_uri: &'a str,
+    /// The message ID.
+    pub message_id: MessageIdRef<'a>,
+    /// `wsa:ReplyTo/wsa:Address`.
+    pub reply_to: &'a str,
+    /// `wsman:OperationTimeout`.
+    pub operation_timeout: Option<&'a str>,
+    /// The selector set.
+    pub selectors: &'a SelectorSet,
+}
+
+impl<'a> RequestHead<'a> {
+    /// Intel's defaults (`/wsman`, anonymous ReplyTo, `PT60S`) for a resource and message ID.
+    pub fn intel(
+        action: ActionRef<'a>,
+        resource_uri: &'a str,
+        message_id: u64,
+        selectors: &'a SelectorSet,
+    ) -> Self {
+        RequestHead {
+            action,
+            to: "/wsman",
+            resource_uri,
+            message_id: MessageIdRef::Num(message_id),
+            reply_to: ns::ANONYMOUS,
+            operation_timeout: Some("PT60S"),
+            selectors,
+        }
+    }
+}
+
+/// Writes the XML declaration, the `Envelope` start tag and the whole `Header` up to (not
+/// including) `</Header>`, in Intel's layout. Shared by [`Request::write_xml`] and the typed
+/// builders' direct writers (`classes::WsmanClass::get_xml` …).
+pub fn write_request_head(out: &mut String, h: RequestHead<'_>) {
+    use std::fmt::Write as _;
+    out.push_str(concat!(
+        r#"<?xml version="1.0" encoding="utf-8"?><Envelope xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing" xmlns:w="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd" xmlns="http://www.w3.org/2003/05/soap-envelope">"#,
+        "<Header><a:Action>"
+    ));
+    match h.action {
+        ActionRef::Uri(u) => escape_text(out, u),
+        ActionRef::Method(uri, method) => {
+            escape_text(out, uri);
+            out.push('/');
+            escape_text(out, method);
+        }
+    }
+    out.push_str("</a:Action><a:To>");
+    escape_text(out, h.to);
+    out.push_str("</a:To><w:ResourceURI>");
+    escape_text(out, h.resource_uri);
+    out.push_str("</w:ResourceURI><a:MessageID>");
+    match h.message_id {
+        MessageIdRef::Num(n) => {
+            let _ = write!(out, "{n}");
+        }
+        MessageIdRef::Text(t) => escape_text(out, t),
+    }
+    out.push_str("</a:MessageID><a:ReplyTo><a:Address>");
+    escape_text(out, h.reply_to);
+    out.push_str("</a:Address></a:ReplyTo>");
+    if let Some(t) = h.operation_timeout {
+        xml::text_element(out, "w:OperationTimeout", t);
+    }
+    h.selectors.write(out, &Prefixes::REQUEST);
 }
 
 fn request_known() -> [(&'static str, &'static str); 5] {

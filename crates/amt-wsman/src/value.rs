@@ -406,7 +406,13 @@ impl Instance {
     }
 }
 
-fn write_property(out: &mut String, pfx: &str, namespace: &str, prop: &Property, p: &Prefixes) {
+pub(crate) fn write_property(
+    out: &mut String,
+    pfx: &str,
+    namespace: &str,
+    prop: &Property,
+    p: &Prefixes,
+) {
     match &prop.value {
         Value::Text(t) => {
             out.push('<');

@@ -678,7 +678,13 @@ fn our_requests_match_intel_library_canonically() {
                 continue;
             }
         };
-        let ours = build(op.message_id).to_xml();
+        let ours = build.request(op.message_id).to_xml();
+        assert_eq!(
+            build.xml(op.message_id),
+            ours,
+            "{}: the direct writer differs from Request::to_xml",
+            op.name
+        );
         let (theirs_c, ours_c) = (
             common::canonical_doc(op.xml.as_bytes()),
             common::canonical_doc(ours.as_bytes()),
@@ -736,18 +742,18 @@ fn canonical_comparison_notices_a_changed_argument() {
     let theirs = common::canonical_doc(admin.xml.as_bytes());
     let build = intel_ops::our_builder(admin).unwrap();
     assert_eq!(
-        common::canonical_doc(build(admin.message_id).to_xml().as_bytes()),
+        common::canonical_doc(build.request(admin.message_id).to_xml().as_bytes()),
         theirs
     );
     assert_ne!(
-        common::canonical_doc(build(admin.message_id + 1).to_xml().as_bytes()),
+        common::canonical_doc(build.request(admin.message_id + 1).to_xml().as_bytes()),
         theirs
     );
     let mut changed = admin.clone();
     changed.args["mcNonce"] = "AAAAAAAAAAAAAAAAAAAAAAAAAAA=".into();
     let build = intel_ops::our_builder(&changed).unwrap();
     assert_ne!(
-        common::canonical_doc(build(admin.message_id).to_xml().as_bytes()),
+        common::canonical_doc(build.request(admin.message_id).to_xml().as_bytes()),
         theirs
     );
 }

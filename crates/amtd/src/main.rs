@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 
+mod pki_cmd;
 mod sim_cmd;
 mod wsman_cmd;
 
@@ -33,6 +34,8 @@ enum Command {
     },
     /// Run a fleet of emulated AMT devices, each on its own loopback address.
     Sim(sim_cmd::SimArgs),
+    /// The embedded CA: init, issue, revoke, CRLs, trust files.
+    Ca(pki_cmd::CaArgs),
 }
 
 fn main() -> Result<()> {
@@ -41,6 +44,7 @@ fn main() -> Result<()> {
         Command::Lab { fixtures } => lab(&fixtures),
         Command::Wsman { command } => wsman_cmd::run(command),
         Command::Sim(args) => sim_cmd::run(args),
+        Command::Ca(args) => pki_cmd::run(args),
     }
 }
 

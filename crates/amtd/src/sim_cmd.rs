@@ -96,8 +96,9 @@ fn parse_fault(s: &str) -> Result<(Option<usize>, Fault)> {
 fn check_netns(name: &str) -> Result<()> {
     use std::os::unix::fs::MetadataExt;
     let ours = std::fs::metadata("/proc/self/ns/net").context("reading /proc/self/ns/net")?;
-    let named = std::fs::metadata(format!("/run/netns/{name}"))
-        .with_context(|| format!("network namespace {name} does not exist (ip netns add {name})"))?;
+    let named = std::fs::metadata(format!("/run/netns/{name}")).with_context(|| {
+        format!("network namespace {name} does not exist (ip netns add {name})")
+    })?;
     if ours.ino() != named.ino() || ours.dev() != named.dev() {
         bail!("this process is not inside network namespace {name}; run it as `ip netns exec {name} amtd sim --netns {name} …`");
     }
@@ -136,7 +137,9 @@ pub fn plan(args: &SimArgs) -> Result<(FleetSpec, NetOptions)> {
     }
     let password = match (&args.admin_password, &args.admin_password_env) {
         (Some(p), None) => Some(p.clone()),
-        (None, Some(var)) => Some(std::env::var(var).with_context(|| format!("${var} is not set"))?),
+        (None, Some(var)) => {
+            Some(std::env::var(var).with_context(|| format!("${var} is not set"))?)
+        }
         (None, None) => None,
         (Some(_), Some(_)) => bail!("give --admin-password or --admin-password-env, not both"),
     };
@@ -181,7 +184,9 @@ pub fn run(args: SimArgs) -> Result<()> {
         .try_init();
     let wanted = 2 * spec.devices.len() as u64 + 1024;
     match net::raise_fd_limit(wanted) {
-        Ok(n) if n < wanted => eprintln!("warning: open-file limit is {n}, {wanted} wanted; some devices may not start"),
+        Ok(n) if n < wanted => eprintln!(
+            "warning: open-file limit is {n}, {wanted} wanted; some devices may not start"
+        ),
         Ok(_) => {}
         Err(e) => eprintln!("warning: cannot raise the open-file limit: {e}"),
     }
@@ -200,7 +205,7 @@ async fn serve(spec: FleetSpec, options: NetOptions, status_interval: u64) -> Re
     })
     .await?;
     eprintln!(
-        "\rstarted {} of {total} devices in {:.2} s",
+        "\nstarted {} of {total} devices in {:.2} s",
         fleet.devices().len(),
         started.elapsed().as_secs_f64()
     );
@@ -219,12 +224,15 @@ async fn serve(spec: FleetSpec, options: NetOptions, status_interval: u64) -> Re
     println!("{}", fleet.summary());
     let mut tick = tokio::time::interval(Duration::from_secs(status_interval.max(1)));
     tick.tick().await;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
     loop {
         tokio::select! {
             r = tokio::signal::ctrl_c() => {
                 r.context("waiting for Ctrl-C")?;
                 break;
             }
+            _ = term.recv() => break,
             _ = tick.tick(), if status_interval > 0 => {
                 println!("{}", fleet.summary());
             }
@@ -255,7 +263,14 @@ mod tests {
 
     #[test]
     fn flags_make_a_fleet() {
-        let (spec, opts) = plan(&args(&["--count", "3", "--no-hello", "--fault", "1=slow:5"])).unwrap();
+        let (spec, opts) = plan(&args(&[
+            "--count",
+            "3",
+            "--no-hello",
+            "--fault",
+            "1=slow:5",
+        ]))
+        .unwrap();
         assert_eq!(spec.devices.len(), 3);
         assert_eq!(spec.devices[1].faults.slow_ms, 5);
         assert_eq!(spec.devices[0].faults.slow_ms, 0);

@@ -155,7 +155,9 @@ impl Firmware {
 
     /// The device clock (host clock plus the offset clock sync set).
     pub fn device_time(&self, env: &Env<'_>) -> u64 {
-        (env.now as i64).saturating_add(self.state.clock_offset_secs).max(0) as u64
+        (env.now as i64)
+            .saturating_add(self.state.clock_offset_secs)
+            .max(0) as u64
     }
 
     /// The HA1 (MD5 of `user:realm:password`) the digest verifier needs for `user`.
@@ -202,12 +204,10 @@ impl Firmware {
             | Call::Pull { class, .. }
             | Call::Release { class, .. } => *class,
             Call::Put { instance, .. } | Call::Create(instance) => instance.class(),
-            Call::Invoke { method, .. } => {
-                match KnownClass::from_name(method.names().0) {
-                    Some(c) => c,
-                    None => return Err(Fault::access_denied()),
-                }
-            }
+            Call::Invoke { method, .. } => match KnownClass::from_name(method.names().0) {
+                Some(c) => c,
+                None => return Err(Fault::access_denied()),
+            },
         };
         let writes = !matches!(
             call,
@@ -256,9 +256,9 @@ impl Firmware {
                         Routed::Pass(instance) => {
                             match manage::put(self, instance, &selectors, caller, env) {
                                 Routed::Done(b) => b,
-                                Routed::Pass(_) => ResponseBody::Fault(Fault::action_not_supported(
-                                    &req.action(),
-                                )),
+                                Routed::Pass(_) => {
+                                    ResponseBody::Fault(Fault::action_not_supported(&req.action()))
+                                }
                             }
                         }
                     }
@@ -276,18 +276,17 @@ impl Firmware {
             Call::Delete { class, selectors } => {
                 match certs::delete(self, class, &selectors, caller, env) {
                     Routed::Done(b) => b,
-                    Routed::Pass(class) => match manage::delete(self, class, &selectors, caller, env)
-                    {
-                        Routed::Done(b) => b,
-                        Routed::Pass(_) => {
-                            ResponseBody::Fault(Fault::action_not_supported(&req.action()))
+                    Routed::Pass(class) => {
+                        match manage::delete(self, class, &selectors, caller, env) {
+                            Routed::Done(b) => b,
+                            Routed::Pass(_) => {
+                                ResponseBody::Fault(Fault::action_not_supported(&req.action()))
+                            }
                         }
-                    },
+                    }
                 }
             }
-            Call::Invoke { method, selectors } => {
-                self.invoke(method, &selectors, caller, env, req)
-            }
+            Call::Invoke { method, selectors } => self.invoke(method, &selectors, caller, env, req),
         }
     }
 
@@ -317,7 +316,12 @@ impl Firmware {
         }
     }
 
-    fn enumerate(&mut self, class: KnownClass, options: &Enumerate, env: &mut Env<'_>) -> ResponseBody {
+    fn enumerate(
+        &mut self,
+        class: KnownClass,
+        options: &Enumerate,
+        env: &mut Env<'_>,
+    ) -> ResponseBody {
         let Some(items) = views::instances(self, class, env) else {
             return ResponseBody::Fault(Fault::destination_unreachable());
         };

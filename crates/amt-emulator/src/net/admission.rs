@@ -34,7 +34,9 @@ pub enum Refusal {
     #[error("certificate does not parse: {0}")]
     Unparsable(String),
     /// No certificate in the chain is a root whose hash the device trusts.
-    #[error("no certificate in the chain is a trusted root (last presented: SHA-256 {last_sha256})")]
+    #[error(
+        "no certificate in the chain is a trusted root (last presented: SHA-256 {last_sha256})"
+    )]
     UntrustedRoot {
         /// SHA-256 (hex) of the last presented certificate.
         last_sha256: String,
@@ -144,7 +146,10 @@ fn verify_path(
         .iter()
         .filter_map(|a| webpki::anchor_from_trusted_cert(a).ok())
         .collect();
-    let inter: Vec<CertificateDer<'_>> = intermediates.iter().map(|d| CertificateDer::from(*d)).collect();
+    let inter: Vec<CertificateDer<'_>> = intermediates
+        .iter()
+        .map(|d| CertificateDer::from(*d))
+        .collect();
     ee.verify_for_usage(
         provider.signature_verification_algorithms.all,
         &anchors,
@@ -179,11 +184,16 @@ pub fn admit_provisioning(
         }
     }
     if anchors.is_empty() {
-        let last = chain.last().map(|c| c.hashes().sha256.to_hex()).unwrap_or_default();
+        let last = chain
+            .last()
+            .map(|c| c.hashes().sha256.to_hex())
+            .unwrap_or_default();
         return Err(Refusal::UntrustedRoot { last_sha256: last });
     }
     verify_path(provider, end_entity, intermediates, &anchors, now)?;
-    let leaf = chain.first().ok_or(Refusal::BadChain("empty chain".into()))?;
+    let leaf = chain
+        .first()
+        .ok_or(Refusal::BadChain("empty chain".into()))?;
     let has_oid = leaf.extended_key_usages().contains(&oid::AMT_SETUP_USAGE);
     let has_ou = leaf.organizational_units().iter().any(|ou| ou == SETUP_OU);
     if !has_oid && !has_ou {
@@ -224,14 +234,21 @@ pub fn admit_console(
         .map(|d| CertificateDer::from(d.clone()))
         .collect();
     if anchors.is_empty() {
-        let last = chain.last().map(|c| c.hashes().sha256.to_hex()).unwrap_or_default();
+        let last = chain
+            .last()
+            .map(|c| c.hashes().sha256.to_hex())
+            .unwrap_or_default();
         return Err(Refusal::UntrustedRoot { last_sha256: last });
     }
     verify_path(provider, end_entity, intermediates, &anchors, now)?;
-    let leaf = chain.first().ok_or(Refusal::BadChain("empty chain".into()))?;
+    let leaf = chain
+        .first()
+        .ok_or(Refusal::BadChain("empty chain".into()))?;
     let ekus = leaf.extended_key_usages();
     if !ekus.contains(&oid::CLIENT_AUTH) {
-        return Err(Refusal::MissingConsoleUsage("clientAuth (1.3.6.1.5.5.7.3.2)"));
+        return Err(Refusal::MissingConsoleUsage(
+            "clientAuth (1.3.6.1.5.5.7.3.2)",
+        ));
     }
     if !ekus.contains(&oid::AMT_CONSOLE_USAGE) {
         return Err(Refusal::MissingConsoleUsage(
@@ -291,12 +308,19 @@ impl DeviceClientVerifier {
     ///
     /// # Errors
     /// The [`Refusal`].
-    pub fn check(&self, end_entity: &[u8], intermediates: &[&[u8]], now: UnixTime) -> Result<String, Refusal> {
+    pub fn check(
+        &self,
+        end_entity: &[u8],
+        intermediates: &[&[u8]],
+        now: UnixTime,
+    ) -> Result<String, Refusal> {
         match &self.rules {
             VerifierRules::Provisioning(p) => {
                 admit_provisioning(p, &self.provider, end_entity, intermediates, now)
             }
-            VerifierRules::Console(p) => admit_console(p, &self.provider, end_entity, intermediates, now),
+            VerifierRules::Console(p) => {
+                admit_console(p, &self.provider, end_entity, intermediates, now)
+            }
         }
     }
 }
@@ -343,7 +367,12 @@ impl ClientCertVerifier for DeviceClientVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+        verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -352,7 +381,12 @@ impl ClientCertVerifier for DeviceClientVerifier {
         cert: &CertificateDer<'_>,
         dss: &DigitallySignedStruct,
     ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(message, cert, dss, &self.provider.signature_verification_algorithms)
+        verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.provider.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {

@@ -94,7 +94,12 @@ pub async fn read_response<S: AsyncRead + Unpin>(
                 let headers: Vec<(String, String)> = resp
                     .headers
                     .iter()
-                    .map(|h| (h.name.to_owned(), String::from_utf8_lossy(h.value).trim().to_owned()))
+                    .map(|h| {
+                        (
+                            h.name.to_owned(),
+                            String::from_utf8_lossy(h.value).trim().to_owned(),
+                        )
+                    })
                     .collect();
                 let len = headers
                     .iter()
@@ -171,7 +176,14 @@ impl<S: AsyncRead + AsyncWrite + Unpin> WsmanSession<S> {
             let mut c = [0u8; 16];
             super::random_fill(&mut c);
             let auth = self.digest.authorization("POST", "/wsman", &hex::encode(c));
-            let resp = post(&mut self.stream, &mut self.buf, &self.host, xml, auth.as_deref()).await?;
+            let resp = post(
+                &mut self.stream,
+                &mut self.buf,
+                &self.host,
+                xml,
+                auth.as_deref(),
+            )
+            .await?;
             if resp.status != 401 {
                 self.digest.on_success();
                 return Ok(resp);

@@ -226,7 +226,12 @@ impl Device {
     }
 
     /// Authenticates and answers one `POST /wsman`, then acts on the firmware's events.
-    pub fn exchange(self: &Arc<Self>, head: &RequestHead, body: &[u8], channel: &Channel) -> Exchange {
+    pub fn exchange(
+        self: &Arc<Self>,
+        head: &RequestHead,
+        body: &[u8],
+        channel: &Channel,
+    ) -> Exchange {
         let now = unix_now();
         let mut core = lock(&self.core);
         let Core { fw, verifier } = &mut *core;
@@ -243,7 +248,9 @@ impl Device {
         // an empty password even after it set the admin password (MeshCentral does).
         let result = match result {
             Err(DigestRejection::WrongResponse) if provisioning => {
-                verifier.verify(authz, "POST", now, |u| (u == "admin").then_some(empty_admin))
+                verifier.verify(authz, "POST", now, |u| {
+                    (u == "admin").then_some(empty_admin)
+                })
             }
             other => other,
         };
@@ -500,9 +507,10 @@ impl Device {
             None => {
                 let config = self.config();
                 tracing::info!(device.uuid = %self.uuid, "generating the setup-mode RSA-2048 TLS certificate");
-                let identity = tokio::task::spawn_blocking(move || tls::generate_setup_identity(&config))
-                    .await
-                    .map_err(|e| TlsError::Generate(e.to_string()))??;
+                let identity =
+                    tokio::task::spawn_blocking(move || tls::generate_setup_identity(&config))
+                        .await
+                        .map_err(|e| TlsError::Generate(e.to_string()))??;
                 if let (Some(store), Some(cert)) = (&self.ctx.store, identity.chain.first()) {
                     if let Err(e) = store.save_identity(&self.uuid, cert, &identity.key_pkcs8) {
                         tracing::error!(device.uuid = %self.uuid, error = %e, "could not store the setup TLS identity");

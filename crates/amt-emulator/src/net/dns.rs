@@ -24,7 +24,9 @@ pub fn encode_query(id: u16, name: &str) -> Option<Vec<u8>> {
     q.extend_from_slice(&id.to_be_bytes());
     q.extend_from_slice(&[0x01, 0x00, 0, 1, 0, 0, 0, 0, 0, 0]);
     for label in name.trim_end_matches('.').split('.') {
-        let len = u8::try_from(label.len()).ok().filter(|l| (1..=63).contains(l))?;
+        let len = u8::try_from(label.len())
+            .ok()
+            .filter(|l| (1..=63).contains(l))?;
         q.push(len);
         q.extend_from_slice(label.as_bytes());
     }
@@ -105,8 +107,12 @@ pub async fn resolve_a(
     timeout: Duration,
 ) -> Result<Vec<Ipv4Addr>, DnsError> {
     let failed = |why: String| DnsError::Failed(name.to_owned(), why);
-    let sock = UdpSocket::bind(bind).await.map_err(|e| failed(e.to_string()))?;
-    sock.connect(server).await.map_err(|e| failed(e.to_string()))?;
+    let sock = UdpSocket::bind(bind)
+        .await
+        .map_err(|e| failed(e.to_string()))?;
+    sock.connect(server)
+        .await
+        .map_err(|e| failed(e.to_string()))?;
     let mut idb = [0u8; 2];
     super::random_fill(&mut idb);
     let id = u16::from_be_bytes(idb);
@@ -149,7 +155,10 @@ mod tests {
     #[test]
     fn a_record_is_decoded() {
         let r = answer(7, "ProvisionServer.amt.test", [127, 0, 0, 9]);
-        assert_eq!(decode_response(7, &r), Ok(vec![Ipv4Addr::new(127, 0, 0, 9)]));
+        assert_eq!(
+            decode_response(7, &r),
+            Ok(vec![Ipv4Addr::new(127, 0, 0, 9)])
+        );
         assert_eq!(decode_response(8, &r), Err(()));
     }
 

@@ -157,7 +157,14 @@ mod tests {
 
     #[test]
     fn unknown_fault_specs_are_refused() {
-        for spec in ["", "slow", "slow:x", "explode", "bad-xml:1", "lost-hellos:-1"] {
+        for spec in [
+            "",
+            "slow",
+            "slow:x",
+            "explode",
+            "bad-xml:1",
+            "lost-hellos:-1",
+        ] {
             assert!(spec.parse::<Fault>().is_err(), "{spec}");
         }
     }

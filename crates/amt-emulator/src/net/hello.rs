@@ -98,7 +98,12 @@ async fn resolve(dev: &Device, name: &str) -> Result<Vec<Ipv4Addr>, String> {
     if let Ok(ip) = Ipv4Addr::from_str(name) {
         return Ok(vec![ip]);
     }
-    let _permit = dev.ctx.resolver_slots.acquire().await.map_err(|e| e.to_string())?;
+    let _permit = dev
+        .ctx
+        .resolver_slots
+        .acquire()
+        .await
+        .map_err(|e| e.to_string())?;
     match dev.ctx.options.hello.resolver {
         Some(server) => {
             let bind = SocketAddr::from((dev.ip, 0));

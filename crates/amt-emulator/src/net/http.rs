@@ -187,7 +187,11 @@ pub async fn read_body<S: AsyncRead + Unpin>(
 
 /// One read into `buf` within `wait`: `Some(n)` bytes read (0 at end of stream), `None` on
 /// timeout or a read error.
-async fn read_some<S: AsyncRead + Unpin>(stream: &mut S, buf: &mut Vec<u8>, wait: Duration) -> Option<usize> {
+async fn read_some<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    buf: &mut Vec<u8>,
+    wait: Duration,
+) -> Option<usize> {
     let mut chunk = [0u8; 4096];
     match tokio::time::timeout(wait, stream.read(&mut chunk)).await {
         Ok(Ok(n)) => {
@@ -221,7 +225,8 @@ fn parse_head(buf: &[u8], limits: &HttpLimits) -> Result<Option<(RequestHead, us
     let mut host = None;
     let mut expect_continue = false;
     for h in req.headers.iter() {
-        let value = std::str::from_utf8(h.value).map_err(|_| HttpError::Malformed("header is not UTF-8"))?;
+        let value = std::str::from_utf8(h.value)
+            .map_err(|_| HttpError::Malformed("header is not UTF-8"))?;
         let value = value.trim();
         if h.name.eq_ignore_ascii_case("content-length") {
             let n: usize = value
@@ -346,7 +351,11 @@ impl HttpResponse {
 }
 
 /// Writes `bytes` and flushes, within `timeout`. Returns false when that failed.
-pub async fn write_all<S: AsyncWrite + Unpin>(stream: &mut S, bytes: &[u8], timeout: Duration) -> bool {
+pub async fn write_all<S: AsyncWrite + Unpin>(
+    stream: &mut S,
+    bytes: &[u8],
+    timeout: Duration,
+) -> bool {
     let w = async {
         stream.write_all(bytes).await?;
         stream.flush().await
@@ -384,14 +393,28 @@ mod tests {
         let cases: &[(&[u8], u16)] = &[
             (b"\x00\x01\x02garbage\r\n\r\n", 400),
             (b"POST /wsman HTTP/1.1\r\nContent-Length: x\r\n\r\n", 400),
-            (b"POST /wsman HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n", 400),
-            (b"POST /wsman HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n", 411),
+            (
+                b"POST /wsman HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+                400,
+            ),
+            (
+                b"POST /wsman HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+                411,
+            ),
             (b"POST /wsman HTTP/1.1\r\n\r\n", 411),
-            (b"POST /wsman HTTP/1.1\r\nContent-Length: 99999999\r\n\r\n", 413),
+            (
+                b"POST /wsman HTTP/1.1\r\nContent-Length: 99999999\r\n\r\n",
+                413,
+            ),
         ];
         for (raw, status) in cases {
             let e = head(raw).unwrap_err();
-            assert_eq!(e.status(), Some(*status), "{}", String::from_utf8_lossy(raw));
+            assert_eq!(
+                e.status(),
+                Some(*status),
+                "{}",
+                String::from_utf8_lossy(raw)
+            );
         }
         let mut many = b"GET / HTTP/1.1\r\n".to_vec();
         for i in 0..100 {
@@ -403,11 +426,15 @@ mod tests {
 
     #[test]
     fn connection_header_decides_keep_alive() {
-        let (h, _) = head(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n").unwrap().unwrap();
+        let (h, _) = head(b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n")
+            .unwrap()
+            .unwrap();
         assert!(!h.keep_alive);
         let (h, _) = head(b"GET / HTTP/1.0\r\n\r\n").unwrap().unwrap();
         assert!(!h.keep_alive);
-        let (h, _) = head(b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n").unwrap().unwrap();
+        let (h, _) = head(b"GET / HTTP/1.0\r\nConnection: Keep-Alive\r\n\r\n")
+            .unwrap()
+            .unwrap();
         assert!(h.keep_alive);
     }
 
@@ -418,10 +445,23 @@ mod tests {
         let mut buf = Vec::new();
         let l = HttpLimits::default();
         let h = read_head(&mut stream, &mut buf, &l).await.unwrap();
-        assert_eq!(read_body(&mut stream, &mut buf, h.content_length, l.request_timeout).await.unwrap(), b"abc");
+        assert_eq!(
+            read_body(&mut stream, &mut buf, h.content_length, l.request_timeout)
+                .await
+                .unwrap(),
+            b"abc"
+        );
         let h = read_head(&mut stream, &mut buf, &l).await.unwrap();
-        assert_eq!(read_body(&mut stream, &mut buf, h.content_length, l.request_timeout).await.unwrap(), b"de");
-        assert_eq!(read_head(&mut stream, &mut buf, &l).await.unwrap_err(), HttpError::Closed);
+        assert_eq!(
+            read_body(&mut stream, &mut buf, h.content_length, l.request_timeout)
+                .await
+                .unwrap(),
+            b"de"
+        );
+        assert_eq!(
+            read_head(&mut stream, &mut buf, &l).await.unwrap_err(),
+            HttpError::Closed
+        );
     }
 
     #[tokio::test]
@@ -440,7 +480,8 @@ mod tests {
     #[test]
     fn response_bytes_carry_length_and_close() {
         let mut r = HttpResponse::empty(401);
-        r.headers.push(("WWW-Authenticate", "Digest realm=\"x\"".into()));
+        r.headers
+            .push(("WWW-Authenticate", "Digest realm=\"x\"".into()));
         r.close = true;
         let text = String::from_utf8(r.to_bytes("AMT")).unwrap();
         assert!(text.starts_with("HTTP/1.1 401 Unauthorized\r\n"));

@@ -140,7 +140,10 @@ pub fn raise_fd_limit(wanted: u64) -> std::io::Result<u64> {
         return Ok(soft);
     }
     // Root may raise the hard limit too; otherwise stay under it.
-    if rlimit::Resource::NOFILE.set(wanted, hard.max(wanted)).is_ok() {
+    if rlimit::Resource::NOFILE
+        .set(wanted, hard.max(wanted))
+        .is_ok()
+    {
         return Ok(wanted);
     }
     let new = wanted.min(hard);

@@ -77,8 +77,16 @@ pub struct Summary {
 
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "  devices      running {:>7}   failed {:>7}", self.running, self.failed)?;
-        writeln!(f, "  state        setup   {:>7}   provisioned {:>7}", self.setup, self.provisioned)?;
+        writeln!(
+            f,
+            "  devices      running {:>7}   failed {:>7}",
+            self.running, self.failed
+        )?;
+        writeln!(
+            f,
+            "  state        setup   {:>7}   provisioned {:>7}",
+            self.setup, self.provisioned
+        )?;
         writeln!(
             f,
             "  hellos       sending {:>7}   delivered {:>7}   gave up {:>7}   (sent {}, attempts {})",

@@ -56,7 +56,10 @@ struct ConnectionGuard(Arc<Device>);
 
 impl Drop for ConnectionGuard {
     fn drop(&mut self) {
-        self.0.stats.open_connections.fetch_sub(1, Ordering::Relaxed);
+        self.0
+            .stats
+            .open_connections
+            .fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -74,7 +77,9 @@ async fn accept_loop(dev: Arc<Device>, listener: TcpListener, tls: bool) {
         let open = dev.stats.open_connections.fetch_add(1, Ordering::Relaxed);
         let guard = ConnectionGuard(Arc::clone(&dev));
         if open >= dev.ctx.options.max_connections_per_device {
-            dev.stats.refused_connections.fetch_add(1, Ordering::Relaxed);
+            dev.stats
+                .refused_connections
+                .fetch_add(1, Ordering::Relaxed);
             drop(stream);
             drop(guard);
             continue;
@@ -144,10 +149,18 @@ fn is_wsman_target(target: &str) -> bool {
     path == "/wsman"
 }
 
-async fn serve<S: AsyncRead + AsyncWrite + Unpin>(dev: Arc<Device>, mut stream: S, channel: Channel, tls: bool) {
+async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
+    dev: Arc<Device>,
+    mut stream: S,
+    channel: Channel,
+    tls: bool,
+) {
     let opts = dev.ctx.options.clone();
     let limits = opts.http;
-    let server = format!("Intel(R) Active Management Technology {}", dev.persona.amt_version);
+    let server = format!(
+        "Intel(R) Active Management Technology {}",
+        dev.persona.amt_version
+    );
     let mut buf = Vec::new();
     loop {
         if !tls && !dev.plain_open() {
@@ -161,7 +174,8 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(dev: Arc<Device>, mut stream: 
                     tracing::debug!(error = %e, status, "bad request");
                     let mut r = HttpResponse::empty(status);
                     r.close = true;
-                    http::write_all(&mut stream, &r.to_bytes(&server), limits.request_timeout).await;
+                    http::write_all(&mut stream, &r.to_bytes(&server), limits.request_timeout)
+                        .await;
                 }
                 return;
             }
@@ -181,7 +195,14 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(dev: Arc<Device>, mut stream: 
                 return;
             }
         }
-        let body = match http::read_body(&mut stream, &mut buf, head.content_length, limits.request_timeout).await {
+        let body = match http::read_body(
+            &mut stream,
+            &mut buf,
+            head.content_length,
+            limits.request_timeout,
+        )
+        .await
+        {
             Ok(b) => b,
             Err(e) => {
                 tracing::debug!(error = %e, "request body incomplete");
@@ -197,17 +218,28 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(dev: Arc<Device>, mut stream: 
             None => {
                 let ex = dev.exchange(&head, &body, &channel);
                 if ex.drop_without_reply {
-                    tracing::info!("fault injection: applied, dropping the session without a reply");
+                    tracing::info!(
+                        "fault injection: applied, dropping the session without a reply"
+                    );
                     return;
                 }
                 if dev.faults.slow_ms > 0 {
-                    tokio::time::sleep(std::time::Duration::from_millis(u64::from(dev.faults.slow_ms))).await;
+                    tokio::time::sleep(std::time::Duration::from_millis(u64::from(
+                        dev.faults.slow_ms,
+                    )))
+                    .await;
                 }
                 let close = ex.response.close;
                 (ex.response, close)
             }
         };
-        if !http::write_all(&mut stream, &response.to_bytes(&server), limits.request_timeout).await {
+        if !http::write_all(
+            &mut stream,
+            &response.to_bytes(&server),
+            limits.request_timeout,
+        )
+        .await
+        {
             return;
         }
         if close {

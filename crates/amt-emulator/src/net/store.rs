@@ -54,6 +54,9 @@ impl std::fmt::Debug for StoredIdentity {
     }
 }
 
+/// A certificate (DER) and its private key (PKCS#8 DER).
+pub type CertAndKey = (Vec<u8>, Vec<u8>);
+
 /// A state directory.
 #[derive(Debug, Clone)]
 pub struct StateStore {
@@ -122,7 +125,7 @@ impl StateStore {
     ///
     /// # Errors
     /// [`StoreError::Corrupt`] or [`StoreError::Io`].
-    pub fn load_identity(&self, uuid: &str) -> Result<Option<(Vec<u8>, Vec<u8>)>, StoreError> {
+    pub fn load_identity(&self, uuid: &str) -> Result<Option<CertAndKey>, StoreError> {
         let path = self.identity_path(uuid);
         let Some(bytes) = read_if_exists(&path)? else {
             return Ok(None);
@@ -147,7 +150,12 @@ impl StateStore {
     ///
     /// # Errors
     /// [`StoreError::Io`].
-    pub fn save_identity(&self, uuid: &str, cert_der: &[u8], key_pkcs8: &[u8]) -> Result<(), StoreError> {
+    pub fn save_identity(
+        &self,
+        uuid: &str,
+        cert_der: &[u8],
+        key_pkcs8: &[u8],
+    ) -> Result<(), StoreError> {
         let b64 = base64::engine::general_purpose::STANDARD;
         let id = StoredIdentity {
             cert_der_b64: b64.encode(cert_der),
@@ -227,7 +235,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = StateStore::open(dir.path()).unwrap();
         let s = state();
-        std::fs::write(store.state_path(&s.config.uuid), b"{\"version\": 1, \"trunc").unwrap();
+        std::fs::write(
+            store.state_path(&s.config.uuid),
+            b"{\"version\": 1, \"trunc",
+        )
+        .unwrap();
         let err = store.load(&s.config.uuid).unwrap_err();
         assert!(matches!(err, StoreError::Corrupt { .. }), "{err}");
         assert!(err.to_string().contains(&s.config.uuid), "{err}");

@@ -93,7 +93,10 @@ pub fn generate_setup_identity(config: &DeviceConfig) -> Result<Identity, TlsErr
         rcgen::DnType::OrganizationName,
         "Intel(R) Active Management Technology",
     );
-    dn.push(rcgen::DnType::OrganizationalUnitName, "Setup mode (emulated)");
+    dn.push(
+        rcgen::DnType::OrganizationalUnitName,
+        "Setup mode (emulated)",
+    );
     params.distinguished_name = dn;
     params.not_before = rcgen::date_time_ymd(2024, 1, 1);
     params.not_after = rcgen::date_time_ymd(2049, 12, 31);

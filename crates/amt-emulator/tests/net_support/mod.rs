@@ -1,6 +1,6 @@
 //! Helpers shared by the network-front tests (tests/net_*.rs): fleets on random loopback
 //! addresses, WS-Man requests, peer discovery.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::Ipv4Addr;
 use std::path::PathBuf;

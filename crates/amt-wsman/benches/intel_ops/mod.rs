@@ -176,10 +176,32 @@ impl NodePeer {
 /// Our console-side builder for one operation: message ID in, request out. The typed input is
 /// made once, from the argument values Node used; calling the builder only does what a console
 /// does per request (typed value → envelope).
-pub type Builder = Box<dyn Fn(u64) -> Request>;
+pub struct Builder {
+    req: Box<dyn Fn(u64) -> Request>,
+    xml: Box<dyn Fn(u64) -> String>,
+}
 
-fn ok(f: impl Fn(u64) -> Request + 'static) -> Result<Builder, String> {
-    Ok(Box::new(f))
+impl Builder {
+    /// The request as a value (then `Request::to_xml`).
+    pub fn request(&self, id: u64) -> Request {
+        (self.req)(id)
+    }
+
+    /// The request XML from the typed builders' direct writers (no intermediate value); must
+    /// be byte-identical to `request(id).to_xml()`.
+    pub fn xml(&self, id: u64) -> String {
+        (self.xml)(id)
+    }
+}
+
+fn both(
+    req: impl Fn(u64) -> Request + 'static,
+    xml: impl Fn(u64) -> String + 'static,
+) -> Result<Builder, String> {
+    Ok(Builder {
+        req: Box::new(req),
+        xml: Box::new(xml),
+    })
 }
 
 /// The `ManagedElement` Intel's libraries send with power requests: the host computer system.
@@ -197,26 +219,57 @@ pub fn our_builder(op: &NodeOp) -> Result<Builder, String> {
     let none = SelectorSet::new;
     match op.name.as_str() {
         // ---- AMT: Get / Enumerate / Pull ------------------------------------------------
-        "GeneralSettings.Get" => ok(move |id| amt::AmtGeneralSettings::get(id, none())),
-        "SetupAndConfigurationService.Get" => {
-            ok(move |id| amt::AmtSetupAndConfigurationService::get(id, none()))
-        }
-        "RedirectionService.Get" => ok(move |id| amt::AmtRedirectionService::get(id, none())),
-        "BootSettingData.Get" => ok(move |id| amt::AmtBootSettingData::get(id, none())),
-        "PublicKeyCertificate.Enumerate" => ok(amt::AmtPublicKeyCertificate::enumerate),
+        "GeneralSettings.Get" => both(
+            move |id| amt::AmtGeneralSettings::get(id, none()),
+            move |id| amt::AmtGeneralSettings::get_xml(id, &none()),
+        ),
+        "SetupAndConfigurationService.Get" => both(
+            move |id| amt::AmtSetupAndConfigurationService::get(id, none()),
+            move |id| amt::AmtSetupAndConfigurationService::get_xml(id, &none()),
+        ),
+        "RedirectionService.Get" => both(
+            move |id| amt::AmtRedirectionService::get(id, none()),
+            move |id| amt::AmtRedirectionService::get_xml(id, &none()),
+        ),
+        "BootSettingData.Get" => both(
+            move |id| amt::AmtBootSettingData::get(id, none()),
+            move |id| amt::AmtBootSettingData::get_xml(id, &none()),
+        ),
+        "PublicKeyCertificate.Enumerate" => both(
+            amt::AmtPublicKeyCertificate::enumerate,
+            amt::AmtPublicKeyCertificate::enumerate_xml,
+        ),
         "PublicKeyCertificate.Pull" => {
             let ctx = op.str("context")?;
-            ok(move |id| amt::AmtPublicKeyCertificate::pull(id, &ctx))
+            let ctx2 = ctx.clone();
+            both(
+                move |id| amt::AmtPublicKeyCertificate::pull(id, &ctx),
+                move |id| amt::AmtPublicKeyCertificate::pull_xml(id, &ctx2),
+            )
         }
-        "TLSSettingData.Enumerate" => ok(amt::AmtTlsSettingData::enumerate),
+        "TLSSettingData.Enumerate" => both(
+            amt::AmtTlsSettingData::enumerate,
+            amt::AmtTlsSettingData::enumerate_xml,
+        ),
         "TLSSettingData.Pull" => {
             let ctx = op.str("context")?;
-            ok(move |id| amt::AmtTlsSettingData::pull(id, &ctx))
+            let ctx2 = ctx.clone();
+            both(
+                move |id| amt::AmtTlsSettingData::pull(id, &ctx),
+                move |id| amt::AmtTlsSettingData::pull_xml(id, &ctx2),
+            )
         }
-        "EthernetPortSettings.Enumerate" => ok(amt::AmtEthernetPortSettings::enumerate),
+        "EthernetPortSettings.Enumerate" => both(
+            amt::AmtEthernetPortSettings::enumerate,
+            amt::AmtEthernetPortSettings::enumerate_xml,
+        ),
         "EthernetPortSettings.Pull" => {
             let ctx = op.str("context")?;
-            ok(move |id| amt::AmtEthernetPortSettings::pull(id, &ctx))
+            let ctx2 = ctx.clone();
+            both(
+                move |id| amt::AmtEthernetPortSettings::pull(id, &ctx),
+                move |id| amt::AmtEthernetPortSettings::pull_xml(id, &ctx2),
+            )
         }
 
         // ---- AMT: methods ---------------------------------------------------------------
@@ -294,19 +347,32 @@ pub fn our_builder(op: &NodeOp) -> Result<Builder, String> {
             };
             // Intel's library selects the instance by its InstanceID in the header.
             let key = SelectorSet::one("InstanceID", &op.str("InstanceID")?);
-            ok(move |id| tls.put(id, key.clone()))
+            let (tls2, key2) = (tls.clone(), key.clone());
+            both(
+                move |id| tls.put(id, key.clone()),
+                move |id| tls2.put_xml(id, &key2),
+            )
         }
         "BootSettingData.Put" => {
             let boot = intel_boot_setting_data(op)?;
-            ok(move |id| boot.put(id, none()))
+            let boot2 = boot.clone();
+            both(
+                move |id| boot.put(id, none()),
+                move |id| boot2.put_xml(id, &none()),
+            )
         }
         "TLSCredentialContext.Create" => {
             let ctx = amt::AmtTlsCredentialContext::for_certificate(&op.str("certHandle")?);
-            ok(move |id| ctx.create(id))
+            let ctx2 = ctx.clone();
+            both(move |id| ctx.create(id), move |id| ctx2.create_xml(id))
         }
         "PublicKeyCertificate.Delete" => {
             let key = SelectorSet::one(&op.str("selectorName")?, &op.str("selectorValue")?);
-            ok(move |id| amt::AmtPublicKeyCertificate::delete(id, key.clone()))
+            let key2 = key.clone();
+            both(
+                move |id| amt::AmtPublicKeyCertificate::delete(id, key.clone()),
+                move |id| amt::AmtPublicKeyCertificate::delete_xml(id, &key2),
+            )
         }
 
         // ---- CIM ------------------------------------------------------------------------
@@ -317,22 +383,36 @@ pub fn our_builder(op: &NodeOp) -> Result<Builder, String> {
                 ..Default::default()
             })
         }
-        "SoftwareIdentity.Enumerate" => ok(cim::CimSoftwareIdentity::enumerate),
+        "SoftwareIdentity.Enumerate" => both(
+            cim::CimSoftwareIdentity::enumerate,
+            cim::CimSoftwareIdentity::enumerate_xml,
+        ),
         "SoftwareIdentity.Pull" => {
             let ctx = op.str("context")?;
-            ok(move |id| cim::CimSoftwareIdentity::pull(id, &ctx))
+            let ctx2 = ctx.clone();
+            both(
+                move |id| cim::CimSoftwareIdentity::pull(id, &ctx),
+                move |id| cim::CimSoftwareIdentity::pull_xml(id, &ctx2),
+            )
         }
-        "SoftwareIdentity.Get" => ok(move |id| cim::CimSoftwareIdentity::get(id, none())),
-        "PowerManagementService.Get" => {
-            ok(move |id| cim::CimPowerManagementService::get(id, none()))
-        }
+        "SoftwareIdentity.Get" => both(
+            move |id| cim::CimSoftwareIdentity::get(id, none()),
+            move |id| cim::CimSoftwareIdentity::get_xml(id, &none()),
+        ),
+        "PowerManagementService.Get" => both(
+            move |id| cim::CimPowerManagementService::get(id, none()),
+            move |id| cim::CimPowerManagementService::get_xml(id, &none()),
+        ),
         "KVMRedirectionSAP.RequestStateChange" => invoke(cim::KvmRequestStateChangeInput {
             requested_state: Some(wire::<u16, _>(op, "requestedState")?),
             ..Default::default()
         }),
 
         // ---- IPS ------------------------------------------------------------------------
-        "HostBasedSetupService.Get" => ok(move |id| ips::IpsHostBasedSetupService::get(id, none())),
+        "HostBasedSetupService.Get" => both(
+            move |id| ips::IpsHostBasedSetupService::get(id, none()),
+            move |id| ips::IpsHostBasedSetupService::get_xml(id, &none()),
+        ),
         "HostBasedSetupService.Setup" => invoke(ips::SetupInput {
             net_admin_pass_encryption_type: Some(pass_encryption(op)?),
             network_admin_password: Some(op.str("adminPassword")?),
@@ -358,7 +438,10 @@ pub fn our_builder(op: &NodeOp) -> Result<Builder, String> {
             is_root_certificate: Some(op.bool("isRoot")?),
             ..Default::default()
         }),
-        "OptInService.Get" => ok(move |id| ips::IpsOptInService::get(id, none())),
+        "OptInService.Get" => both(
+            move |id| ips::IpsOptInService::get(id, none()),
+            move |id| ips::IpsOptInService::get_xml(id, &none()),
+        ),
         "OptInService.StartOptIn" => invoke(ips::StartOptInInput::default()),
         "OptInService.SendOptInCode" => invoke(ips::SendOptInCodeInput {
             opt_in_code: Some(op.int("optInCode")?),
@@ -378,8 +461,13 @@ pub fn our_builder(op: &NodeOp) -> Result<Builder, String> {
 
 /// A builder invoking the method `input` belongs to, on the service's only instance (Intel's
 /// library sends method calls without selectors).
-fn invoke<T: MethodInput + 'static>(input: T) -> Result<Builder, String> {
-    ok(move |id| input.request(id, SelectorSet::new()))
+fn invoke<T: MethodInput + Clone + 'static>(input: T) -> Result<Builder, String> {
+    let input2 = input.clone();
+    let none = SelectorSet::new();
+    both(
+        move |id| input.request(id, SelectorSet::new()),
+        move |id| input2.request_xml(id, &none),
+    )
 }
 
 /// A wire enum with representation `R` from an integer argument.

@@ -41,6 +41,46 @@ pub trait FieldType: Sized {
     fn from_value(v: &Value) -> Result<Self, FieldError>;
     /// Converts back to a property value.
     fn to_value(&self) -> Value;
+    /// Writes the property element `<pfx:name>…</pfx:name>` straight to XML (request side).
+    /// The default goes through [`FieldType::to_value`]; plain text types override it to avoid
+    /// the intermediate value.
+    fn write_xml(&self, name: &str, pfx: &str, ns: &str, out: &mut String) {
+        let prop = finish(name, ns, self.to_value());
+        crate::value::write_property(out, pfx, ns, &prop, &crate::value::Prefixes::REQUEST);
+    }
+}
+
+/// Writes `<pfx:name>` + escaped text + `</pfx:name>`.
+#[doc(hidden)]
+pub fn __write_text_prop(out: &mut String, pfx: &str, name: &str, text: &str) {
+    out.push('<');
+    out.push_str(pfx);
+    out.push(':');
+    out.push_str(name);
+    out.push('>');
+    crate::xml::escape_text(out, text);
+    out.push_str("</");
+    out.push_str(pfx);
+    out.push(':');
+    out.push_str(name);
+    out.push('>');
+}
+
+/// Writes `<pfx:name>` + a number + `</pfx:name>` without allocating.
+#[doc(hidden)]
+pub fn __write_display_prop(out: &mut String, pfx: &str, name: &str, v: impl std::fmt::Display) {
+    use std::fmt::Write as _;
+    out.push('<');
+    out.push_str(pfx);
+    out.push(':');
+    out.push_str(name);
+    out.push('>');
+    let _ = write!(out, "{v}");
+    out.push_str("</");
+    out.push_str(pfx);
+    out.push(':');
+    out.push_str(name);
+    out.push('>');
 }
 
 impl FieldType for String {
@@ -52,6 +92,9 @@ impl FieldType for String {
     }
     fn to_value(&self) -> Value {
         Value::Text(self.clone())
+    }
+    fn write_xml(&self, name: &str, pfx: &str, _ns: &str, out: &mut String) {
+        __write_text_prop(out, pfx, name, self);
     }
 }
 
@@ -69,6 +112,9 @@ impl FieldType for bool {
     fn to_value(&self) -> Value {
         Value::Text(if *self { "true" } else { "false" }.to_owned())
     }
+    fn write_xml(&self, name: &str, pfx: &str, _ns: &str, out: &mut String) {
+        __write_text_prop(out, pfx, name, if *self { "true" } else { "false" });
+    }
 }
 
 macro_rules! int_field {
@@ -82,6 +128,9 @@ macro_rules! int_field {
             }
             fn to_value(&self) -> Value {
                 Value::Text(self.to_string())
+            }
+            fn write_xml(&self, name: &str, pfx: &str, _ns: &str, out: &mut String) {
+                __write_display_prop(out, pfx, name, self);
             }
         }
     )*};
@@ -169,6 +218,8 @@ pub trait Prop: Default {
     fn absorb(&mut self, v: &Value) -> Result<(), FieldError>;
     /// Emits the property's occurrences.
     fn emit(&self, name: &str, ns: &str, out: &mut Vec<Property>);
+    /// Writes the property's occurrences straight to XML.
+    fn write_xml(&self, name: &str, pfx: &str, ns: &str, out: &mut String);
 }
 
 fn finish(name: &str, ns: &str, v: Value) -> Property {
@@ -199,6 +250,11 @@ impl<T: FieldType> Prop for Option<T> {
             out.push(finish(name, ns, x.to_value()));
         }
     }
+    fn write_xml(&self, name: &str, pfx: &str, ns: &str, out: &mut String) {
+        if let Some(x) = self {
+            x.write_xml(name, pfx, ns, out);
+        }
+    }
 }
 
 impl<T: FieldType> Prop for Vec<T> {
@@ -209,6 +265,11 @@ impl<T: FieldType> Prop for Vec<T> {
     fn emit(&self, name: &str, ns: &str, out: &mut Vec<Property>) {
         for x in self {
             out.push(finish(name, ns, x.to_value()));
+        }
+    }
+    fn write_xml(&self, name: &str, pfx: &str, ns: &str, out: &mut String) {
+        for x in self {
+            x.write_xml(name, pfx, ns, out);
         }
     }
 }

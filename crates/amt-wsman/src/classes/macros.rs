@@ -62,6 +62,9 @@ macro_rules! wire_enum {
             fn to_value(&self) -> $crate::value::Value {
                 $crate::value::Value::Text((*self as $repr).to_string())
             }
+            fn write_xml(&self, name: &str, pfx: &str, _ns: &str, out: &mut String) {
+                $crate::classes::__write_display_prop(out, pfx, name, *self as $repr);
+            }
         }
     };
 }
@@ -121,6 +124,22 @@ macro_rules! wsman_struct {
                 $( self.$field.emit($wire, &ns, &mut props); )*
                 $crate::classes::__emit_extra(&mut props, &self.extra);
                 $crate::value::Instance { name: $element.to_owned(), namespace: ns, properties: props }
+            }
+
+            fn namespace() -> &'static str {
+                static NS: ::std::sync::OnceLock<String> = ::std::sync::OnceLock::new();
+                NS.get_or_init(|| $crate::ns::resource_uri($class))
+            }
+
+            fn write_element(&self, out: &mut String, pfx: &str) {
+                // Unused by bodies without properties (e.g. `CommitChanges_INPUT`).
+                #[allow(unused_imports)]
+                use $crate::classes::Prop as _;
+                let ns = <Self as $crate::classes::Typed>::namespace();
+                $crate::classes::__open_element(out, pfx, $element, ns);
+                $( self.$field.write_xml($wire, pfx, ns, out); )*
+                $crate::classes::__write_extra(out, pfx, ns, &self.extra);
+                $crate::classes::__close_element(out, pfx, $element);
             }
         }
     };

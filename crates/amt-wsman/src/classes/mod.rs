@@ -11,12 +11,15 @@
 //! - [`MethodInput`] / [`MethodOutput`]: `<Method>_INPUT` / `<Method>_OUTPUT` bodies.
 //! - [`Call`]: a request decoded into a typed operation (what the device side dispatches on).
 
-use crate::envelope::{Operation, Request};
+use crate::envelope::{write_request_head, ActionRef, Operation, Request, RequestHead};
+use crate::ns::action;
 use crate::value::{EndpointReference, Instance, Property, SelectorSet, Value};
 use crate::xml::Element;
 use crate::Error;
 
 mod field;
+#[doc(hidden)]
+pub use field::{__write_display_prop, __write_text_prop};
 pub use field::{CimDateTime, FieldError, FieldType, Prop};
 
 #[macro_use]
@@ -43,6 +46,25 @@ pub trait Typed: Sized {
     fn resource_uri() -> String {
         crate::ns::resource_uri(Self::CLASS)
     }
+    /// The class's resource URI (the element's namespace), computed once.
+    fn namespace() -> &'static str;
+    /// Writes `<pfx:ELEMENT xmlns:pfx="…">…</pfx:ELEMENT>` straight to XML, without building an
+    /// [`Instance`] (the request builders' fast path).
+    fn write_element(&self, out: &mut String, pfx: &str);
+}
+
+fn direct_request(
+    out: &mut String,
+    action: ActionRef<'_>,
+    resource_uri: &str,
+    message_id: u64,
+    selectors: &SelectorSet,
+) {
+    write_request_head(
+        out,
+        RequestHead::intel(action, resource_uri, message_id, selectors),
+    );
+    out.push_str("</Header>");
 }
 
 /// A class instance.
@@ -88,6 +110,96 @@ pub trait WsmanClass: Typed {
     fn delete(message_id: u64, selectors: SelectorSet) -> Request {
         Request::new(Self::CLASS, message_id, Operation::Delete).with_selectors(selectors)
     }
+
+    /// The XML of [`WsmanClass::get`], written directly.
+    fn get_xml(message_id: u64, selectors: &SelectorSet) -> String {
+        let mut out = String::with_capacity(1024);
+        direct_request(
+            &mut out,
+            ActionRef::Uri(action::GET),
+            Self::namespace(),
+            message_id,
+            selectors,
+        );
+        out.push_str("<Body></Body></Envelope>");
+        out
+    }
+
+    /// The XML of [`WsmanClass::delete`], written directly.
+    fn delete_xml(message_id: u64, selectors: &SelectorSet) -> String {
+        let mut out = String::with_capacity(1024);
+        direct_request(
+            &mut out,
+            ActionRef::Uri(action::DELETE),
+            Self::namespace(),
+            message_id,
+            selectors,
+        );
+        out.push_str("<Body></Body></Envelope>");
+        out
+    }
+
+    /// The XML of [`WsmanClass::enumerate`], written directly.
+    fn enumerate_xml(message_id: u64) -> String {
+        let mut out = String::with_capacity(1024);
+        direct_request(
+            &mut out,
+            ActionRef::Uri(action::ENUMERATE),
+            Self::namespace(),
+            message_id,
+            &SelectorSet::new(),
+        );
+        out.push_str(r#"<Body><Enumerate xmlns="http://schemas.xmlsoap.org/ws/2004/09/enumeration" /></Body></Envelope>"#);
+        out
+    }
+
+    /// The XML of [`WsmanClass::pull`], written directly.
+    fn pull_xml(message_id: u64, context: &str) -> String {
+        let mut out = String::with_capacity(1024);
+        direct_request(
+            &mut out,
+            ActionRef::Uri(action::PULL),
+            Self::namespace(),
+            message_id,
+            &SelectorSet::new(),
+        );
+        out.push_str(r#"<Body><Pull xmlns="http://schemas.xmlsoap.org/ws/2004/09/enumeration"><EnumerationContext>"#);
+        crate::xml::escape_text(&mut out, context);
+        out.push_str("</EnumerationContext><MaxElements>999</MaxElements><MaxCharacters>99999</MaxCharacters></Pull></Body></Envelope>");
+        out
+    }
+
+    /// The XML of [`WsmanClass::put`], written directly.
+    fn put_xml(&self, message_id: u64, selectors: &SelectorSet) -> String {
+        let mut out = String::with_capacity(2048);
+        direct_request(
+            &mut out,
+            ActionRef::Uri(action::PUT),
+            Self::namespace(),
+            message_id,
+            selectors,
+        );
+        out.push_str("<Body>");
+        self.write_element(&mut out, "h");
+        out.push_str("</Body></Envelope>");
+        out
+    }
+
+    /// The XML of [`WsmanClass::create`], written directly.
+    fn create_xml(&self, message_id: u64) -> String {
+        let mut out = String::with_capacity(2048);
+        direct_request(
+            &mut out,
+            ActionRef::Uri(action::CREATE),
+            Self::namespace(),
+            message_id,
+            &SelectorSet::new(),
+        );
+        out.push_str("<Body>");
+        self.write_element(&mut out, "h");
+        out.push_str("</Body></Envelope>");
+        out
+    }
 }
 
 /// A method's input body.
@@ -105,6 +217,23 @@ pub trait MethodInput: Typed {
             },
         )
         .with_selectors(selectors)
+    }
+
+    /// The XML of [`MethodInput::request`], written directly (no intermediate [`Request`]).
+    fn request_xml(&self, message_id: u64, selectors: &SelectorSet) -> String {
+        let mut out = String::with_capacity(2048);
+        let ns = Self::namespace();
+        direct_request(
+            &mut out,
+            ActionRef::Method(ns, Self::METHOD),
+            ns,
+            message_id,
+            selectors,
+        );
+        out.push_str("<Body>");
+        self.write_element(&mut out, "h");
+        out.push_str("</Body></Envelope>");
+        out
     }
 }
 
@@ -171,5 +300,34 @@ pub fn __foreign(i: &Instance, p: &Property) -> bool {
     match &p.value {
         Value::Element(e) => e.name == p.name && e.ns.as_deref().unwrap_or_default() != i.namespace,
         _ => false,
+    }
+}
+
+#[doc(hidden)]
+pub fn __open_element(out: &mut String, pfx: &str, element: &str, ns: &str) {
+    out.push('<');
+    out.push_str(pfx);
+    out.push(':');
+    out.push_str(element);
+    out.push_str(" xmlns:");
+    out.push_str(pfx);
+    out.push_str("=\"");
+    crate::xml::escape_attr(out, ns);
+    out.push_str("\">");
+}
+
+#[doc(hidden)]
+pub fn __close_element(out: &mut String, pfx: &str, element: &str) {
+    out.push_str("</");
+    out.push_str(pfx);
+    out.push(':');
+    out.push_str(element);
+    out.push('>');
+}
+
+#[doc(hidden)]
+pub fn __write_extra(out: &mut String, pfx: &str, ns: &str, extra: &[Property]) {
+    for p in extra {
+        crate::value::write_property(out, pfx, ns, p, &crate::value::Prefixes::REQUEST);
     }
 }
