@@ -296,3 +296,34 @@ async fn fault_drop_after_apply_closes_without_a_reply() {
     let err = s.post(commit.as_bytes()).await.unwrap_err();
     assert!(matches!(err, client::ClientError::Io(_)), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn correct_digest_on_an_unknown_nonce_gets_stale_true() {
+    let fleet = start(1, FleetFlags::default(), provisioned_options()).await;
+    let dev = dev(&fleet, 0);
+    let mut digest = amt_wsman::digest::DigestClient::new("admin", PASSWORD.into());
+    let forged = format!(
+        "Digest realm=\"{}\", nonce=\"{}\", stale=\"false\", qop=\"auth\"",
+        dev.realm(),
+        "0".repeat(32)
+    );
+    digest.on_unauthorized(&forged).unwrap();
+    let auth = digest
+        .authorization("POST", "/wsman", "abcdef0123456789")
+        .unwrap();
+    let mut stream = TcpStream::connect(dev.addr(16992)).await.unwrap();
+    let mut buf = Vec::new();
+    let r = client::post(
+        &mut stream,
+        &mut buf,
+        "x",
+        &get_xml("AMT_GeneralSettings"),
+        Some(&auth),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status, 401);
+    let www = r.header("WWW-Authenticate").unwrap();
+    assert!(www.contains("stale=\"true\""), "{www}");
+    assert!(www.contains(&dev.realm()), "{www}");
+}

@@ -445,7 +445,6 @@ impl<'a> RequestHead<'a> {
 /// including) `</Header>`, in Intel's layout. Shared by [`Request::write_xml`] and the typed
 /// builders' direct writers (`classes::WsmanClass::get_xml` …).
 pub fn write_request_head(out: &mut String, h: RequestHead<'_>) {
-    use std::fmt::Write as _;
     out.push_str(concat!(
         r#"<?xml version="1.0" encoding="utf-8"?><Envelope xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:xsd="http://www.w3.org/2001/XMLSchema" xmlns:a="http://schemas.xmlsoap.org/ws/2004/08/addressing" xmlns:w="http://schemas.dmtf.org/wbem/wsman/1/wsman.xsd" xmlns="http://www.w3.org/2003/05/soap-envelope">"#,
         "<Header><a:Action>"
@@ -464,9 +463,7 @@ pub fn write_request_head(out: &mut String, h: RequestHead<'_>) {
     escape_text(out, h.resource_uri);
     out.push_str("</w:ResourceURI><a:MessageID>");
     match h.message_id {
-        MessageIdRef::Num(n) => {
-            let _ = write!(out, "{n}");
-        }
+        MessageIdRef::Num(n) => out.push_str(itoa::Buffer::new().format(n)),
         MessageIdRef::Text(t) => escape_text(out, t),
     }
     out.push_str("</a:MessageID><a:ReplyTo><a:Address>");

@@ -253,3 +253,53 @@ proptest! {
         let _ = Request::parse(&xml);
     }
 }
+
+#[test]
+fn direct_writers_equal_request_to_xml() {
+    use amt_wsman::classes::amt::{AmtTlsSettingData, SetAdminAclEntryExInput};
+    use amt_wsman::classes::cim::{managed_system, PowerState, RequestPowerStateChangeInput};
+    use amt_wsman::classes::{MethodInput, WsmanClass};
+    let sel = SelectorSet::one("Name", "Intel(r) AMT Power Management Service")
+        .with("SystemName", "Intel(r) AMT & <friends>");
+    let power = RequestPowerStateChangeInput {
+        power_state: Some(PowerState::MasterBusReset),
+        managed_element: Some(managed_system()),
+        ..Default::default()
+    };
+    assert_eq!(
+        power.request_xml(7, &sel),
+        power.request(7, sel.clone()).to_xml()
+    );
+    let acl = SetAdminAclEntryExInput {
+        username: Some("admin".into()),
+        digest_password: Some("a<b>&c".into()),
+        ..Default::default()
+    };
+    assert_eq!(
+        acl.request_xml(u64::MAX, &SelectorSet::new()),
+        acl.request(u64::MAX, SelectorSet::new()).to_xml()
+    );
+    let tls = AmtTlsSettingData {
+        enabled: Some(true),
+        trusted_cn: vec!["a.example".into(), "b.example".into()],
+        ..Default::default()
+    };
+    assert_eq!(tls.put_xml(3, &sel), tls.put(3, sel.clone()).to_xml());
+    assert_eq!(tls.create_xml(4), tls.create(4).to_xml());
+    assert_eq!(
+        AmtTlsSettingData::get_xml(5, &sel),
+        AmtTlsSettingData::get(5, sel.clone()).to_xml()
+    );
+    assert_eq!(
+        AmtTlsSettingData::pull_xml(6, "ctx&1"),
+        AmtTlsSettingData::pull(6, "ctx&1").to_xml()
+    );
+    assert_eq!(
+        AmtTlsSettingData::enumerate_xml(8),
+        AmtTlsSettingData::enumerate(8).to_xml()
+    );
+    assert_eq!(
+        AmtTlsSettingData::delete_xml(9, &sel),
+        AmtTlsSettingData::delete(9, sel.clone()).to_xml()
+    );
+}

@@ -178,7 +178,7 @@ impl NodePeer {
 /// does per request (typed value → envelope).
 pub struct Builder {
     req: Box<dyn Fn(u64) -> Request>,
-    xml: Box<dyn Fn(u64) -> String>,
+    xml: Box<dyn Fn(u64, &mut String)>,
 }
 
 impl Builder {
@@ -190,13 +190,20 @@ impl Builder {
     /// The request XML from the typed builders' direct writers (no intermediate value); must
     /// be byte-identical to `request(id).to_xml()`.
     pub fn xml(&self, id: u64) -> String {
-        (self.xml)(id)
+        let mut out = String::new();
+        (self.xml)(id, &mut out);
+        out
+    }
+
+    /// Appends the direct writers' XML to `out` (a console reuses one buffer per connection).
+    pub fn write_xml(&self, id: u64, out: &mut String) {
+        (self.xml)(id, out)
     }
 }
 
 fn both(
     req: impl Fn(u64) -> Request + 'static,
-    xml: impl Fn(u64) -> String + 'static,
+    xml: impl Fn(u64, &mut String) + 'static,
 ) -> Result<Builder, String> {
     Ok(Builder {
         req: Box::new(req),
@@ -221,54 +228,54 @@ pub fn our_builder(op: &NodeOp) -> Result<Builder, String> {
         // ---- AMT: Get / Enumerate / Pull ------------------------------------------------
         "GeneralSettings.Get" => both(
             move |id| amt::AmtGeneralSettings::get(id, none()),
-            move |id| amt::AmtGeneralSettings::get_xml(id, &none()),
+            move |id, out| amt::AmtGeneralSettings::write_get_xml(id, &none(), out),
         ),
         "SetupAndConfigurationService.Get" => both(
             move |id| amt::AmtSetupAndConfigurationService::get(id, none()),
-            move |id| amt::AmtSetupAndConfigurationService::get_xml(id, &none()),
+            move |id, out| amt::AmtSetupAndConfigurationService::write_get_xml(id, &none(), out),
         ),
         "RedirectionService.Get" => both(
             move |id| amt::AmtRedirectionService::get(id, none()),
-            move |id| amt::AmtRedirectionService::get_xml(id, &none()),
+            move |id, out| amt::AmtRedirectionService::write_get_xml(id, &none(), out),
         ),
         "BootSettingData.Get" => both(
             move |id| amt::AmtBootSettingData::get(id, none()),
-            move |id| amt::AmtBootSettingData::get_xml(id, &none()),
+            move |id, out| amt::AmtBootSettingData::write_get_xml(id, &none(), out),
         ),
         "PublicKeyCertificate.Enumerate" => both(
             amt::AmtPublicKeyCertificate::enumerate,
-            amt::AmtPublicKeyCertificate::enumerate_xml,
+            amt::AmtPublicKeyCertificate::write_enumerate_xml,
         ),
         "PublicKeyCertificate.Pull" => {
             let ctx = op.str("context")?;
             let ctx2 = ctx.clone();
             both(
                 move |id| amt::AmtPublicKeyCertificate::pull(id, &ctx),
-                move |id| amt::AmtPublicKeyCertificate::pull_xml(id, &ctx2),
+                move |id, out| amt::AmtPublicKeyCertificate::write_pull_xml(id, &ctx2, out),
             )
         }
         "TLSSettingData.Enumerate" => both(
             amt::AmtTlsSettingData::enumerate,
-            amt::AmtTlsSettingData::enumerate_xml,
+            amt::AmtTlsSettingData::write_enumerate_xml,
         ),
         "TLSSettingData.Pull" => {
             let ctx = op.str("context")?;
             let ctx2 = ctx.clone();
             both(
                 move |id| amt::AmtTlsSettingData::pull(id, &ctx),
-                move |id| amt::AmtTlsSettingData::pull_xml(id, &ctx2),
+                move |id, out| amt::AmtTlsSettingData::write_pull_xml(id, &ctx2, out),
             )
         }
         "EthernetPortSettings.Enumerate" => both(
             amt::AmtEthernetPortSettings::enumerate,
-            amt::AmtEthernetPortSettings::enumerate_xml,
+            amt::AmtEthernetPortSettings::write_enumerate_xml,
         ),
         "EthernetPortSettings.Pull" => {
             let ctx = op.str("context")?;
             let ctx2 = ctx.clone();
             both(
                 move |id| amt::AmtEthernetPortSettings::pull(id, &ctx),
-                move |id| amt::AmtEthernetPortSettings::pull_xml(id, &ctx2),
+                move |id, out| amt::AmtEthernetPortSettings::write_pull_xml(id, &ctx2, out),
             )
         }
 
@@ -350,7 +357,7 @@ pub fn our_builder(op: &NodeOp) -> Result<Builder, String> {
             let (tls2, key2) = (tls.clone(), key.clone());
             both(
                 move |id| tls.put(id, key.clone()),
-                move |id| tls2.put_xml(id, &key2),
+                move |id, out| tls2.write_put_xml(id, &key2, out),
             )
         }
         "BootSettingData.Put" => {
@@ -358,20 +365,23 @@ pub fn our_builder(op: &NodeOp) -> Result<Builder, String> {
             let boot2 = boot.clone();
             both(
                 move |id| boot.put(id, none()),
-                move |id| boot2.put_xml(id, &none()),
+                move |id, out| boot2.write_put_xml(id, &none(), out),
             )
         }
         "TLSCredentialContext.Create" => {
             let ctx = amt::AmtTlsCredentialContext::for_certificate(&op.str("certHandle")?);
             let ctx2 = ctx.clone();
-            both(move |id| ctx.create(id), move |id| ctx2.create_xml(id))
+            both(
+                move |id| ctx.create(id),
+                move |id, out| ctx2.write_create_xml(id, out),
+            )
         }
         "PublicKeyCertificate.Delete" => {
             let key = SelectorSet::one(&op.str("selectorName")?, &op.str("selectorValue")?);
             let key2 = key.clone();
             both(
                 move |id| amt::AmtPublicKeyCertificate::delete(id, key.clone()),
-                move |id| amt::AmtPublicKeyCertificate::delete_xml(id, &key2),
+                move |id, out| amt::AmtPublicKeyCertificate::write_delete_xml(id, &key2, out),
             )
         }
 
@@ -385,23 +395,23 @@ pub fn our_builder(op: &NodeOp) -> Result<Builder, String> {
         }
         "SoftwareIdentity.Enumerate" => both(
             cim::CimSoftwareIdentity::enumerate,
-            cim::CimSoftwareIdentity::enumerate_xml,
+            cim::CimSoftwareIdentity::write_enumerate_xml,
         ),
         "SoftwareIdentity.Pull" => {
             let ctx = op.str("context")?;
             let ctx2 = ctx.clone();
             both(
                 move |id| cim::CimSoftwareIdentity::pull(id, &ctx),
-                move |id| cim::CimSoftwareIdentity::pull_xml(id, &ctx2),
+                move |id, out| cim::CimSoftwareIdentity::write_pull_xml(id, &ctx2, out),
             )
         }
         "SoftwareIdentity.Get" => both(
             move |id| cim::CimSoftwareIdentity::get(id, none()),
-            move |id| cim::CimSoftwareIdentity::get_xml(id, &none()),
+            move |id, out| cim::CimSoftwareIdentity::write_get_xml(id, &none(), out),
         ),
         "PowerManagementService.Get" => both(
             move |id| cim::CimPowerManagementService::get(id, none()),
-            move |id| cim::CimPowerManagementService::get_xml(id, &none()),
+            move |id, out| cim::CimPowerManagementService::write_get_xml(id, &none(), out),
         ),
         "KVMRedirectionSAP.RequestStateChange" => invoke(cim::KvmRequestStateChangeInput {
             requested_state: Some(wire::<u16, _>(op, "requestedState")?),
@@ -411,7 +421,7 @@ pub fn our_builder(op: &NodeOp) -> Result<Builder, String> {
         // ---- IPS ------------------------------------------------------------------------
         "HostBasedSetupService.Get" => both(
             move |id| ips::IpsHostBasedSetupService::get(id, none()),
-            move |id| ips::IpsHostBasedSetupService::get_xml(id, &none()),
+            move |id, out| ips::IpsHostBasedSetupService::write_get_xml(id, &none(), out),
         ),
         "HostBasedSetupService.Setup" => invoke(ips::SetupInput {
             net_admin_pass_encryption_type: Some(pass_encryption(op)?),
@@ -440,7 +450,7 @@ pub fn our_builder(op: &NodeOp) -> Result<Builder, String> {
         }),
         "OptInService.Get" => both(
             move |id| ips::IpsOptInService::get(id, none()),
-            move |id| ips::IpsOptInService::get_xml(id, &none()),
+            move |id, out| ips::IpsOptInService::write_get_xml(id, &none(), out),
         ),
         "OptInService.StartOptIn" => invoke(ips::StartOptInInput::default()),
         "OptInService.SendOptInCode" => invoke(ips::SendOptInCodeInput {
@@ -466,7 +476,7 @@ fn invoke<T: MethodInput + Clone + 'static>(input: T) -> Result<Builder, String>
     let none = SelectorSet::new();
     both(
         move |id| input.request(id, SelectorSet::new()),
-        move |id| input2.request_xml(id, &none),
+        move |id, out| input2.write_request_xml(id, &none, out),
     )
 }
 

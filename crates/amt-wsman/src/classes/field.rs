@@ -66,16 +66,15 @@ pub fn __write_text_prop(out: &mut String, pfx: &str, name: &str, text: &str) {
     out.push('>');
 }
 
-/// Writes `<pfx:name>` + a number + `</pfx:name>` without allocating.
+/// Writes `<pfx:name>` + an integer + `</pfx:name>` without allocating.
 #[doc(hidden)]
-pub fn __write_display_prop(out: &mut String, pfx: &str, name: &str, v: impl std::fmt::Display) {
-    use std::fmt::Write as _;
+pub fn __write_display_prop(out: &mut String, pfx: &str, name: &str, v: impl itoa::Integer) {
     out.push('<');
     out.push_str(pfx);
     out.push(':');
     out.push_str(name);
     out.push('>');
-    let _ = write!(out, "{v}");
+    out.push_str(itoa::Buffer::new().format(v));
     out.push_str("</");
     out.push_str(pfx);
     out.push(':');
@@ -130,7 +129,7 @@ macro_rules! int_field {
                 Value::Text(self.to_string())
             }
             fn write_xml(&self, name: &str, pfx: &str, _ns: &str, out: &mut String) {
-                __write_display_prop(out, pfx, name, self);
+                __write_display_prop(out, pfx, name, *self);
             }
         }
     )*};
@@ -147,6 +146,11 @@ impl FieldType for EndpointReference {
     }
     fn to_value(&self) -> Value {
         Value::Epr(self.clone())
+    }
+    fn write_xml(&self, name: &str, pfx: &str, _ns: &str, out: &mut String) {
+        crate::value::open_q(out, pfx, name);
+        self.write_contents(out, &crate::value::Prefixes::REQUEST);
+        crate::value::close(out, pfx, name);
     }
 }
 

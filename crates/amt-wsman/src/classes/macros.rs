@@ -132,14 +132,19 @@ macro_rules! wsman_struct {
             }
 
             fn write_element(&self, out: &mut String, pfx: &str) {
+                let ns = <Self as $crate::classes::Typed>::namespace();
+                $crate::classes::__open_element(out, pfx, $element, ns);
+                self.write_props(out, pfx);
+                $crate::classes::__close_element(out, pfx, $element);
+            }
+
+            fn write_props(&self, out: &mut String, pfx: &str) {
                 // Unused by bodies without properties (e.g. `CommitChanges_INPUT`).
                 #[allow(unused_imports)]
                 use $crate::classes::Prop as _;
                 let ns = <Self as $crate::classes::Typed>::namespace();
-                $crate::classes::__open_element(out, pfx, $element, ns);
                 $( self.$field.write_xml($wire, pfx, ns, out); )*
                 $crate::classes::__write_extra(out, pfx, ns, &self.extra);
-                $crate::classes::__close_element(out, pfx, $element);
             }
         }
     };
@@ -151,6 +156,21 @@ macro_rules! wsman_struct {
         $crate::wsman_struct!(@common $(#[$m])* $name, $class, concat!($method, "_INPUT"), $body);
         impl $crate::classes::MethodInput for $name {
             const METHOD: &'static str = $method;
+
+            fn write_request_xml(
+                &self,
+                message_id: u64,
+                selectors: &$crate::value::SelectorSet,
+                out: &mut String,
+            ) {
+                // The envelope around this method's body never changes: build it once.
+                static PARTS: ::std::sync::OnceLock<$crate::classes::MethodEnvelope> =
+                    ::std::sync::OnceLock::new();
+                let parts = PARTS.get_or_init($crate::classes::MethodEnvelope::of::<Self>);
+                parts.write(message_id, selectors, out, |out| {
+                    <Self as $crate::classes::Typed>::write_props(self, out, "h")
+                });
+            }
         }
     };
     ($(#[$m:meta])* output $name:ident = $class:literal . $method:literal $body:tt) => {

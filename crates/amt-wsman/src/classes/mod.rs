@@ -51,6 +51,61 @@ pub trait Typed: Sized {
     /// Writes `<pfx:ELEMENT xmlns:pfx="…">…</pfx:ELEMENT>` straight to XML, without building an
     /// [`Instance`] (the request builders' fast path).
     fn write_element(&self, out: &mut String, pfx: &str);
+    /// Writes only the property elements (prefix `pfx` already bound to [`Typed::namespace`]).
+    fn write_props(&self, out: &mut String, pfx: &str);
+}
+
+/// The fixed text around a method call's body, computed once per method: everything before
+/// the MessageID, between it and the selectors, and from `</Header>` to the body's properties.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct MethodEnvelope {
+    head: String,
+    mid: String,
+    body_open: String,
+    body_close: String,
+}
+
+impl MethodEnvelope {
+    /// The envelope pieces for method input `T`.
+    pub fn of<T: MethodInput>() -> Self {
+        let ns = T::namespace();
+        let mut text = String::new();
+        let empty = SelectorSet::new();
+        let mut h = RequestHead::intel(ActionRef::Method(ns, T::METHOD), ns, 0, &empty);
+        h.message_id = crate::envelope::MessageIdRef::Text("\u{1}");
+        write_request_head(&mut text, h);
+        let (head, mid) = text.split_once('\u{1}').unwrap_or((&text, ""));
+        let mut body_open = String::from("</Header><Body>");
+        __open_element(&mut body_open, "h", T::ELEMENT, ns);
+        let mut body_close = String::new();
+        __close_element(&mut body_close, "h", T::ELEMENT);
+        body_close.push_str("</Body></Envelope>");
+        MethodEnvelope {
+            head: head.to_owned(),
+            mid: mid.to_owned(),
+            body_open,
+            body_close,
+        }
+    }
+
+    /// Writes a whole request: the fixed pieces, the message ID, the selectors and the body
+    /// properties `props` writes.
+    pub fn write(
+        &self,
+        message_id: u64,
+        selectors: &SelectorSet,
+        out: &mut String,
+        props: impl FnOnce(&mut String),
+    ) {
+        out.push_str(&self.head);
+        out.push_str(itoa::Buffer::new().format(message_id));
+        out.push_str(&self.mid);
+        selectors.write(out, &crate::value::Prefixes::REQUEST);
+        out.push_str(&self.body_open);
+        props(out);
+        out.push_str(&self.body_close);
+    }
 }
 
 fn direct_request(
@@ -113,92 +168,122 @@ pub trait WsmanClass: Typed {
 
     /// The XML of [`WsmanClass::get`], written directly.
     fn get_xml(message_id: u64, selectors: &SelectorSet) -> String {
-        let mut out = String::with_capacity(1024);
+        let mut out = String::with_capacity(2048);
+        Self::write_get_xml(message_id, selectors, &mut out);
+        out
+    }
+
+    /// Appends the XML of `get` to `out` (reuse one buffer across requests).
+    fn write_get_xml(message_id: u64, selectors: &SelectorSet, out: &mut String) {
         direct_request(
-            &mut out,
+            out,
             ActionRef::Uri(action::GET),
             Self::namespace(),
             message_id,
             selectors,
         );
         out.push_str("<Body></Body></Envelope>");
-        out
     }
 
     /// The XML of [`WsmanClass::delete`], written directly.
     fn delete_xml(message_id: u64, selectors: &SelectorSet) -> String {
-        let mut out = String::with_capacity(1024);
+        let mut out = String::with_capacity(2048);
+        Self::write_delete_xml(message_id, selectors, &mut out);
+        out
+    }
+
+    /// Appends the XML of `delete` to `out` (reuse one buffer across requests).
+    fn write_delete_xml(message_id: u64, selectors: &SelectorSet, out: &mut String) {
         direct_request(
-            &mut out,
+            out,
             ActionRef::Uri(action::DELETE),
             Self::namespace(),
             message_id,
             selectors,
         );
         out.push_str("<Body></Body></Envelope>");
-        out
     }
 
     /// The XML of [`WsmanClass::enumerate`], written directly.
     fn enumerate_xml(message_id: u64) -> String {
-        let mut out = String::with_capacity(1024);
+        let mut out = String::with_capacity(2048);
+        Self::write_enumerate_xml(message_id, &mut out);
+        out
+    }
+
+    /// Appends the XML of `enumerate` to `out` (reuse one buffer across requests).
+    fn write_enumerate_xml(message_id: u64, out: &mut String) {
         direct_request(
-            &mut out,
+            out,
             ActionRef::Uri(action::ENUMERATE),
             Self::namespace(),
             message_id,
             &SelectorSet::new(),
         );
         out.push_str(r#"<Body><Enumerate xmlns="http://schemas.xmlsoap.org/ws/2004/09/enumeration" /></Body></Envelope>"#);
-        out
     }
 
     /// The XML of [`WsmanClass::pull`], written directly.
     fn pull_xml(message_id: u64, context: &str) -> String {
-        let mut out = String::with_capacity(1024);
+        let mut out = String::with_capacity(2048);
+        Self::write_pull_xml(message_id, context, &mut out);
+        out
+    }
+
+    /// Appends the XML of `pull` to `out` (reuse one buffer across requests).
+    fn write_pull_xml(message_id: u64, context: &str, out: &mut String) {
         direct_request(
-            &mut out,
+            out,
             ActionRef::Uri(action::PULL),
             Self::namespace(),
             message_id,
             &SelectorSet::new(),
         );
         out.push_str(r#"<Body><Pull xmlns="http://schemas.xmlsoap.org/ws/2004/09/enumeration"><EnumerationContext>"#);
-        crate::xml::escape_text(&mut out, context);
+        crate::xml::escape_text(out, context);
         out.push_str("</EnumerationContext><MaxElements>999</MaxElements><MaxCharacters>99999</MaxCharacters></Pull></Body></Envelope>");
-        out
     }
 
     /// The XML of [`WsmanClass::put`], written directly.
     fn put_xml(&self, message_id: u64, selectors: &SelectorSet) -> String {
-        let mut out = String::with_capacity(2048);
+        let mut out = String::with_capacity(4096);
+        self.write_put_xml(message_id, selectors, &mut out);
+        out
+    }
+
+    /// Appends the XML of `put` to `out` (reuse one buffer across requests).
+    fn write_put_xml(&self, message_id: u64, selectors: &SelectorSet, out: &mut String) {
         direct_request(
-            &mut out,
+            out,
             ActionRef::Uri(action::PUT),
             Self::namespace(),
             message_id,
             selectors,
         );
         out.push_str("<Body>");
-        self.write_element(&mut out, "h");
+        self.write_element(out, "h");
         out.push_str("</Body></Envelope>");
-        out
     }
 
     /// The XML of [`WsmanClass::create`], written directly.
     fn create_xml(&self, message_id: u64) -> String {
-        let mut out = String::with_capacity(2048);
+        let mut out = String::with_capacity(4096);
+        self.write_create_xml(message_id, &mut out);
+        out
+    }
+
+    /// Appends the XML of `create` to `out` (reuse one buffer across requests).
+    fn write_create_xml(&self, message_id: u64, out: &mut String) {
         direct_request(
-            &mut out,
+            out,
             ActionRef::Uri(action::CREATE),
             Self::namespace(),
             message_id,
             &SelectorSet::new(),
         );
         out.push_str("<Body>");
-        self.write_element(&mut out, "h");
+        self.write_element(out, "h");
         out.push_str("</Body></Envelope>");
-        out
     }
 }
 
@@ -221,19 +306,24 @@ pub trait MethodInput: Typed {
 
     /// The XML of [`MethodInput::request`], written directly (no intermediate [`Request`]).
     fn request_xml(&self, message_id: u64, selectors: &SelectorSet) -> String {
-        let mut out = String::with_capacity(2048);
+        let mut out = String::with_capacity(4096);
+        self.write_request_xml(message_id, selectors, &mut out);
+        out
+    }
+
+    /// Appends the XML of `request` to `out` (reuse one buffer across requests).
+    fn write_request_xml(&self, message_id: u64, selectors: &SelectorSet, out: &mut String) {
         let ns = Self::namespace();
         direct_request(
-            &mut out,
+            out,
             ActionRef::Method(ns, Self::METHOD),
             ns,
             message_id,
             selectors,
         );
         out.push_str("<Body>");
-        self.write_element(&mut out, "h");
+        self.write_element(out, "h");
         out.push_str("</Body></Envelope>");
-        out
     }
 }
 
