@@ -178,8 +178,11 @@ impl NodePeer {
 /// does per request (typed value → envelope).
 pub struct Builder {
     req: Box<dyn Fn(u64) -> Request>,
-    xml: Box<dyn Fn(u64, &mut String)>,
+    xml: Box<WriteFn>,
 }
+
+/// Appends one request's XML to a buffer.
+type WriteFn = dyn Fn(u64, &mut String);
 
 impl Builder {
     /// The request as a value (then `Request::to_xml`).
