@@ -180,3 +180,31 @@ async fn device_gives_up_after_fifteen_unanswered_hellos() {
         "{s}"
     );
 }
+
+/// D4: the device's hello matches the hello recorded from a real AMT device byte for byte when
+/// the device has the same UUID, the same (factory) root hash list and the MEBx password set.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hello_matches_the_recorded_real_hello_byte_for_byte() {
+    let path = workspace().join("../shared/fixtures/hello/pki-v3-24-hashes.hex");
+    let Ok(hex_text) = std::fs::read_to_string(&path) else {
+        eprintln!("SKIPPED: {} is absent", path.display());
+        return;
+    };
+    let recorded = hex::decode(hex_text.trim()).unwrap();
+    let real = Hello::decode(&recorded).unwrap();
+    let mut flags = FleetFlags::default();
+    flags.count = 1;
+    flags.first_ip = random_base();
+    let toml = format!("[[device]]\nuuid = \"{}\"\n", real.uuid);
+    let spec = amt_emulator::fleet::FleetSpec::from_toml(&toml, &flags).unwrap();
+    let fleet = amt_emulator::net::Fleet::start(spec, options(), |_, _| {})
+        .await
+        .unwrap();
+    let dev = dev(&fleet, 0);
+    dev.with_firmware(|fw| fw.state.mebx_password_set = true);
+    let ours = amt_emulator::net::hello::build_hello(&dev, 0)
+        .unwrap()
+        .encode();
+    assert_eq!(hex::encode(&ours), hex::encode(&recorded));
+    fleet.shutdown();
+}
