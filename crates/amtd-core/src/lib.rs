@@ -1,0 +1,8 @@
+//! # amtd-core — the domain model and workflows
+//!
+//! Provisioning and maintenance are typed state machines: each phase consumes `self` and an
+//! input (a WS-Man response, a timeout, a lookup result) and returns the next phase plus the
+//! actions to perform (send this request, look up this name, store this transition). No I/O,
+//! no clock, no tokio: the same machine runs in an in-memory simulation against the emulator's
+//! firmware and for real over the network. Must never depend on tokio, sqlx or axum.
+#![forbid(unsafe_code)]
