@@ -5,4 +5,20 @@
 //! actions to perform (send this request, look up this name, store this transition). No I/O,
 //! no clock, no tokio: the same machine runs in an in-memory simulation against the emulator's
 //! firmware and for real over the network. Must never depend on tokio, sqlx or axum.
+//!
+//! - [`domain`]: device identity, validated FQDNs, device records, named profiles.
+//! - [`fqdn`]: FQDN discovery from ordered strategies, with conflicts recorded (P2).
+//! - [`provisioning`]: the provisioning workflow (P3–P7) and the re-hello decision.
 #![forbid(unsafe_code)]
+
+pub mod domain;
+pub mod error;
+pub mod fqdn;
+pub mod provisioning;
+
+pub use domain::{
+    DeviceId, DeviceRecord, DigestUserSpec, Fqdn, MebxPasswordPolicy, ProvisioningProfile,
+    RedirectionPolicy, TlsMode,
+};
+pub use error::CoreError;
+pub use provisioning::{Action, Channel, Input, Outcome, Phase, Provisioning};
