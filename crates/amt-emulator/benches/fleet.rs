@@ -47,7 +47,7 @@ fn main() {
     let devices = env_or("AMTD_BENCH_DEVICES", 10_000);
     let clients = env_or("AMTD_BENCH_CLIENTS", 64).clamp(1, devices);
     let secs = env_or("AMTD_BENCH_SECS", 5) as u64;
-    match net::raise_fd_limit(2 * devices as u64 + clients as u64 * 2 + 1024) {
+    match net::raise_fd_limit(3 * devices as u64 + clients as u64 * 2 + 1024) {
         Ok(n) => println!("open-file limit: {n}"),
         Err(e) => println!("cannot raise the open-file limit: {e}"),
     }

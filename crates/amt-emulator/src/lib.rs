@@ -8,6 +8,7 @@
 //! - [`firmware`] is the device's state machine: sans-IO, fed decoded requests, the time and
 //!   random bytes, answering responses. It owns the persisted [`state::DeviceState`].
 //! - [`persona`] describes firmware generations (versions, ports, TLS, quirks, inventory).
+//! - [`serial`] is the emulated host's serial console that SOL sessions attach to.
 //!
 //! This crate must never depend on any `amtd-*` crate: the device must stay honest.
 #![forbid(unsafe_code)]
@@ -16,4 +17,5 @@ pub mod firmware;
 pub mod fleet;
 pub mod net;
 pub mod persona;
+pub mod serial;
 pub mod state;

@@ -192,9 +192,11 @@ async fn hello_matches_the_recorded_real_hello_byte_for_byte() {
     };
     let recorded = hex::decode(hex_text.trim()).unwrap();
     let real = Hello::decode(&recorded).unwrap();
-    let mut flags = FleetFlags::default();
-    flags.count = 1;
-    flags.first_ip = random_base();
+    let flags = FleetFlags {
+        count: 1,
+        first_ip: random_base(),
+        ..FleetFlags::default()
+    };
     let toml = format!("[[device]]\nuuid = \"{}\"\n", real.uuid);
     let spec = amt_emulator::fleet::FleetSpec::from_toml(&toml, &flags).unwrap();
     let fleet = amt_emulator::net::Fleet::start(spec, options(), |_, _| {})

@@ -5,6 +5,7 @@
 //! caused by the peer or the caller, never by us: retrying the same bytes cannot help.
 
 use crate::hello::{HashAlgorithm, Uuid16};
+use crate::redirection::AuthType;
 
 /// Everything the codecs of this crate can reject.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -89,6 +90,68 @@ pub enum Error {
     #[error("HTTP request head longer than {max} bytes")]
     HttpHeadTooLong {
         /// The limit ([`crate::hello::MAX_HTTP_HEAD_LEN`]).
+        max: usize,
+    },
+    /// A redirection message starts with a command byte this crate does not know.
+    #[error("unknown redirection command 0x{0:02x}")]
+    UnknownRedirectionCommand(u8),
+    /// A redirection field holds a value its wire enum does not define.
+    #[error("unknown {field} value {value}")]
+    UnknownRedirectionValue {
+        /// Which field (`session status`, `authentication type`, `authentication status`).
+        field: &'static str,
+        /// The byte found.
+        value: u8,
+    },
+    /// StartRedirectionSession names a session type other than `SOL `, `IDER`, `KVMR`.
+    #[error("unknown redirection session type {0:02x?}")]
+    UnknownSessionType([u8; 4]),
+    /// A redirection field is longer than its length prefix (or the decoder's bound) allows.
+    #[error("{field} is {len} bytes, the limit is {max}")]
+    RedirectionFieldTooLong {
+        /// Which field.
+        field: &'static str,
+        /// Its length.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// Authentication data that does not have the layout of its method.
+    #[error("malformed {auth_type:?} authentication data: {reason}")]
+    MalformedAuthData {
+        /// The method.
+        auth_type: AuthType,
+        /// What is wrong.
+        reason: &'static str,
+    },
+    /// A redirection string (user, realm, …) that is not UTF-8.
+    #[error("redirection field {field} is not UTF-8")]
+    RedirectionText {
+        /// Which field.
+        field: &'static str,
+    },
+    /// The data ends inside a redirection message.
+    #[error("truncated redirection message: need {needed} bytes, got {got}")]
+    RedirectionTruncated {
+        /// Bytes needed at least, judging by what arrived.
+        needed: usize,
+        /// Bytes that arrived.
+        got: usize,
+    },
+    /// Bytes follow a whole redirection message where exactly one was expected.
+    #[error("{extra} bytes after a complete {len}-byte redirection message")]
+    RedirectionTrailingBytes {
+        /// Length of the message.
+        len: usize,
+        /// Bytes after it.
+        extra: usize,
+    },
+    /// A peer sent more undecoded bytes than a redirection decoder holds.
+    #[error("redirection decoder holds {len} bytes, the limit is {max}")]
+    RedirectionBufferFull {
+        /// Bytes that would be buffered.
+        len: usize,
+        /// The limit.
         max: usize,
     },
 }

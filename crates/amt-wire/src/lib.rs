@@ -3,6 +3,8 @@
 //! * [`hello`]: the provisioning hello a device sends to TCP 9971 — typed [`hello::Hello`],
 //!   strict encoder/decoder, and a streaming [`hello::HelloAssembler`] for the server.
 //! * [`backoff`]: the device's hello retry schedule (SPEC D4) as a sans-IO state machine.
+//! * [`redirection`]: the redirection protocol (16994/16995): session start, authentication
+//!   (query, plain, digest) and Serial-over-LAN messages, with a streaming decoder.
 //!
 //! Sans-IO: bytes and time go in, messages and timers come out. This crate never opens a
 //! socket, reads a clock or draws random numbers; callers pass the current time as a
@@ -10,11 +12,12 @@
 //! device emulator build on it, so they cannot disagree about the wire format.
 //!
 //! Must never depend on tokio, sqlx, axum or `amtd-*` (checked by `scripts/check-deps`), and
-//! nothing a peer sends may make it panic (fuzzed: `fuzz/fuzz_targets/hello.rs`).
+//! nothing a peer sends may make it panic (fuzzed: `fuzz/fuzz_targets/hello.rs`, `redirection.rs`).
 #![forbid(unsafe_code)]
 
 pub mod backoff;
 pub mod error;
 pub mod hello;
+pub mod redirection;
 
 pub use error::Error;

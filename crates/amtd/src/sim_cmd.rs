@@ -182,7 +182,8 @@ pub fn run(args: SimArgs) -> Result<()> {
         )
         .with_writer(std::io::stderr)
         .try_init();
-    let wanted = 2 * spec.devices.len() as u64 + 1024;
+    // 16992, 16993 and (provisioned, SOL on) 16994 per device.
+    let wanted = 3 * spec.devices.len() as u64 + 1024;
     match net::raise_fd_limit(wanted) {
         Ok(n) if n < wanted => eprintln!(
             "warning: open-file limit is {n}, {wanted} wanted; some devices may not start"

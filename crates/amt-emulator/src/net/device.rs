@@ -89,6 +89,8 @@ pub(crate) struct Tasks {
     pub(crate) plain: Option<AbortHandle>,
     pub(crate) tls: Option<AbortHandle>,
     pub(crate) hello: Option<AbortHandle>,
+    pub(crate) redirection: Option<AbortHandle>,
+    pub(crate) redirection_tls: Option<AbortHandle>,
 }
 
 /// The outcome of one WS-Man exchange.
@@ -114,6 +116,8 @@ pub struct Device {
     pub faults: FaultSet,
     /// Counters.
     pub stats: DeviceStats,
+    /// The redirection side: serial console and SOL session claim.
+    pub redirection: super::redirection::DeviceRedirection,
     core: Mutex<Core>,
     tls: Mutex<TlsSlots>,
     pub(crate) tasks: Mutex<Tasks>,
@@ -150,6 +154,7 @@ impl Device {
             persona: fw.persona,
             faults,
             stats: DeviceStats::default(),
+            redirection: Default::default(),
             core: Mutex::new(Core { fw, verifier }),
             tls: Mutex::new(TlsSlots::default()),
             tasks: Mutex::new(Tasks::default()),
@@ -344,6 +349,7 @@ impl Device {
                 FirmwareEvent::DropSession => drop_session = true,
                 FirmwareEvent::PowerChanged(s) => {
                     tracing::info!(device.uuid = %self.uuid, power_state = s, "host power state changed");
+                    super::redirection::power_changed(self, *s);
                 }
             }
         }
@@ -355,6 +361,17 @@ impl Device {
             }
             if let Err(e) = self.reconcile() {
                 tracing::error!(device.uuid = %self.uuid, error = %e, "could not reconfigure listeners");
+            }
+        } else if events.contains(&FirmwareEvent::StateChanged) {
+            // AMT_RedirectionService changes open or close 16994/16995.
+            let mut tasks = lock(&self.tasks);
+            let Tasks {
+                redirection,
+                redirection_tls,
+                ..
+            } = &mut *tasks;
+            if let Err(e) = super::redirection::reconcile(self, redirection, redirection_tls) {
+                tracing::error!(device.uuid = %self.uuid, error = %e, "could not reconfigure the redirection listener");
             }
         }
         drop_session
@@ -371,6 +388,12 @@ impl Device {
         let mut tasks = lock(&self.tasks);
         super::session::reconcile_listener(self, &mut tasks.plain, want_plain, false)?;
         super::session::reconcile_listener(self, &mut tasks.tls, want_tls, true)?;
+        let Tasks {
+            redirection,
+            redirection_tls,
+            ..
+        } = &mut *tasks;
+        super::redirection::reconcile(self, redirection, redirection_tls)?;
         let hello_running = tasks.hello.as_ref().is_some_and(|h| !h.is_finished());
         if in_setup && self.ctx.options.hello.enabled && !hello_running {
             self.set_hello_state(HelloState::Sending);
@@ -388,9 +411,15 @@ impl Device {
     /// Stops the listeners and the hello sender.
     pub fn stop(&self) {
         let mut tasks = lock(&self.tasks);
-        for h in [tasks.plain.take(), tasks.tls.take(), tasks.hello.take()]
-            .into_iter()
-            .flatten()
+        for h in [
+            tasks.plain.take(),
+            tasks.tls.take(),
+            tasks.hello.take(),
+            tasks.redirection.take(),
+            tasks.redirection_tls.take(),
+        ]
+        .into_iter()
+        .flatten()
         {
             h.abort();
         }

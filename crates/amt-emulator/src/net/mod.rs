@@ -1,8 +1,11 @@
 //! The emulator's network front: many devices in one process, each on its own address.
 //!
 //! - [`runtime::Fleet`] starts a [`crate::fleet::FleetSpec`]: loads or creates each device's
-//!   state ([`store`]), binds its listeners (16992 plain, 16993 TLS; 16994/16995 are reserved
-//!   for redirection), starts its hello sender ([`hello`]) and reports a [`runtime::Summary`].
+//!   state ([`store`]), binds its listeners (16992 plain, 16993 TLS, and 16994/16995 for
+//!   redirection while it is enabled), starts its hello sender ([`hello`]) and reports a
+//!   [`runtime::Summary`].
+//! - [`redirection`]: the redirection port — session start, authentication (plain and
+//!   digest) and Serial-over-LAN to the host's [`crate::serial::SerialConsole`].
 //! - [`session`] and [`http`]: HTTP/1.1 sessions with bounded parsing, keep-alive and
 //!   timeouts; `POST /wsman` goes to [`device::Device::exchange`], which authenticates with
 //!   HTTP Digest exactly as the firmware does and hands the request to the sans-IO
@@ -24,6 +27,7 @@ pub mod dns;
 pub mod faults;
 pub mod hello;
 pub mod http;
+pub mod redirection;
 pub mod runtime;
 pub mod session;
 pub mod store;
@@ -87,9 +91,9 @@ impl Default for NetOptions {
     }
 }
 
-/// Port reserved for redirection (SOL/IDE-R) over TCP; served by a later issue.
+/// Redirection (SOL; IDE-R later) over TCP ([`redirection`]).
 pub const REDIRECTION_PORT: u16 = 16994;
-/// Port reserved for redirection over TLS; served by a later issue.
+/// Redirection over TLS ([`redirection`]).
 pub const REDIRECTION_TLS_PORT: u16 = 16995;
 
 /// What every device of a fleet shares.
