@@ -1,0 +1,299 @@
+//! Drives amtd-core's provisioning state machine over the network.
+//!
+//! The machine decides; this runner only performs its actions: WS-Man requests over the setup
+//! TLS channel (the provisioning certificate as TLS client certificate, Digest `admin` with an
+//! empty password, AMT-PROTOCOLS.md §1.3) or the provisioned channel (the issued certificate
+//! pinned, the new admin password), CSR signing, persistence and revocation through
+//! [`ProvisioningHooks`], and the final verification over a fresh TLS connection. Transport
+//! failures are fed back with whether the request may have reached the device, so the machine
+//! can poll instead of re-sending non-idempotent calls (P6).
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use amt_pki::{ProvisioningCert, RevocationReason, Serial};
+use amt_wsman::secret::SecretString;
+use amtd_core::provisioning::{Channel, Failure, FailureKind, Outcome, Transition};
+use amtd_core::{Action, DeviceId, Fqdn, Input, Provisioning};
+
+use crate::transport::{
+    CertFingerprint, CertificateDer, ClientIdentity, DeviceEndpoint, PrivateKeyDer,
+    ServerVerification, TlsOptions, TransportConfig, TransportError, WsmanConnection,
+};
+
+/// What the runner needs from the rest of the server (store, CA). Called in the machine's
+/// order: a [`ProvisioningHooks::persist`] always returns before the next network call.
+pub trait ProvisioningHooks {
+    /// Stores a transition durably (the store encrypts any secrets it carries).
+    fn persist(&mut self, transition: &Transition) -> Result<(), String>;
+    /// Signs the device's PKCS#10 with the device TLS profile; returns the certificate (DER)
+    /// and its serial.
+    fn sign(
+        &mut self,
+        csr_der: &[u8],
+        fqdn: &Fqdn,
+        uuid: &DeviceId,
+    ) -> Result<(Vec<u8>, Serial), String>;
+    /// Revokes a certificate issued for this run.
+    fn revoke(&mut self, serial: &Serial, reason: RevocationReason);
+}
+
+/// How to reach the device.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// Device address (IP or name) to connect to.
+    pub address: String,
+    /// The TLS port (16993).
+    pub tls_port: u16,
+    /// Timeouts and limits.
+    pub transport: TransportConfig,
+}
+
+impl Target {
+    /// The device at `address` on 16993 with default transport settings.
+    pub fn new(address: impl Into<String>) -> Self {
+        Target {
+            address: address.into(),
+            tls_port: DeviceEndpoint::HTTPS_PORT,
+            transport: TransportConfig::default(),
+        }
+    }
+}
+
+/// Most machine steps one run may take (a guard against a machine that never converges).
+const MAX_STEPS: usize = 10_000;
+
+/// Runs `machine` (fresh from [`Provisioning::begin`], with its first `actions`) to the end.
+/// `candidates` are the provisioning certificates given to `begin` (the machine refers to them
+/// by index).
+pub async fn run_provisioning(
+    mut machine: Provisioning,
+    mut actions: Vec<Action>,
+    candidates: &[ProvisioningCert],
+    target: &Target,
+    hooks: &mut impl ProvisioningHooks,
+) -> Outcome {
+    let mut conns: HashMap<ConnKey, WsmanConnection> = HashMap::new();
+    let mut outcome = None;
+    for _ in 0..MAX_STEPS {
+        let mut input = None;
+        for action in actions {
+            match action {
+                Action::Persist(t) => {
+                    if let Err(why) = hooks.persist(&t) {
+                        // Nothing may happen after a transition that was not stored.
+                        tracing::error!(%why, "could not persist a provisioning transition");
+                        input = Some(Input::TransportFailed {
+                            after_send: false,
+                            retryable: false,
+                        });
+                        break;
+                    }
+                }
+                Action::Send {
+                    request,
+                    channel,
+                    timeout_secs,
+                    ..
+                } => {
+                    let key = ConnKey::of(&channel);
+                    let conn = match conns.get(&key) {
+                        Some(c) => Ok(c),
+                        None => match connect(&channel, candidates, target) {
+                            Ok(c) => Ok(&*conns.entry(key.clone()).or_insert(c)),
+                            Err(e) => Err(e),
+                        },
+                    };
+                    input = Some(match conn {
+                        Ok(conn) => exchange(conn, &request, timeout_secs).await,
+                        Err(e) => transport_input(&e),
+                    });
+                    if matches!(input, Some(Input::TransportFailed { .. } | Input::Timeout)) {
+                        // A broken session is not reused.
+                        if let Some(c) = conns.remove(&key) {
+                            c.close().await;
+                        }
+                    }
+                }
+                Action::Verify {
+                    request,
+                    username,
+                    password,
+                    server_cert_der,
+                    timeout_secs,
+                    ..
+                } => {
+                    let channel = Channel::ProvisionedTls {
+                        username,
+                        password,
+                        server_cert_der,
+                    };
+                    // A fresh connection: the point is to prove a new session works.
+                    input = Some(match connect(&channel, candidates, target) {
+                        Ok(conn) => match exchange(&conn, &request, timeout_secs).await {
+                            Input::Response(r) => Input::Response(r),
+                            other => Input::VerifyFailed {
+                                reason: format!(
+                                    "verification over the new TLS session failed: {other:?}"
+                                ),
+                            },
+                        },
+                        Err(e) => Input::VerifyFailed {
+                            reason: e.to_string(),
+                        },
+                    });
+                }
+                Action::SignCsr {
+                    csr_der,
+                    fqdn,
+                    uuid,
+                } => {
+                    input = Some(match hooks.sign(&csr_der, &fqdn, &uuid) {
+                        Ok((cert_der, serial)) => Input::Signed { cert_der, serial },
+                        Err(reason) => Input::SignFailed { reason },
+                    });
+                }
+                Action::RevokeCertificate { serial, reason } => hooks.revoke(&serial, reason),
+                Action::Finish(o) => outcome = Some(*o),
+            }
+        }
+        if machine.is_finished() {
+            break;
+        }
+        let Some(input) = input else {
+            break;
+        };
+        let (m, a) = machine.step(Input::Now(unix_now()));
+        machine = m;
+        if machine.is_finished() {
+            actions = a;
+            continue;
+        }
+        let (m, a) = machine.step(input);
+        machine = m;
+        actions = a;
+    }
+    for (_, c) in conns {
+        c.close().await;
+    }
+    outcome.unwrap_or_else(|| {
+        Outcome::Failed(Failure {
+            reason: format!(
+                "provisioning stopped in {} without an outcome (a transition could not be stored, or the run did not converge)",
+                machine.phase()
+            ),
+            step: machine.phase(),
+            retryable: true,
+            kind: FailureKind::Transport,
+        })
+    })
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum ConnKey {
+    Setup(usize),
+    Provisioned { user: String, cert: [u8; 32] },
+}
+
+impl ConnKey {
+    fn of(c: &Channel) -> Self {
+        match c {
+            Channel::ProvisioningTls { cert } => ConnKey::Setup(*cert),
+            Channel::ProvisionedTls {
+                username,
+                server_cert_der,
+                ..
+            } => ConnKey::Provisioned {
+                user: username.clone(),
+                cert: *CertFingerprint::of_der(server_cert_der).as_bytes(),
+            },
+        }
+    }
+}
+
+fn connect(
+    channel: &Channel,
+    candidates: &[ProvisioningCert],
+    target: &Target,
+) -> Result<WsmanConnection, TransportError> {
+    let (tls, user, password) = match channel {
+        Channel::ProvisioningTls { cert } => {
+            let identity = candidates.get(*cert).and_then(client_identity);
+            let mut tls = TlsOptions::new(ServerVerification::InsecureAcceptAny);
+            if let Some(id) = identity {
+                tls = tls.with_client_identity(id);
+            }
+            // Setup mode: the device's certificate is self-signed and the provisioning
+            // certificate is the credential; Digest admin with an empty password.
+            (tls, "admin".to_owned(), SecretString::new(String::new()))
+        }
+        Channel::ProvisionedTls {
+            username,
+            password,
+            server_cert_der,
+        } => (
+            TlsOptions::new(ServerVerification::PinnedSha256(CertFingerprint::of_der(
+                server_cert_der,
+            ))),
+            username.clone(),
+            password.clone(),
+        ),
+    };
+    let endpoint = DeviceEndpoint::https(target.address.clone(), tls).with_port(target.tls_port);
+    WsmanConnection::new(endpoint, user, password, target.transport)
+}
+
+fn client_identity(cert: &ProvisioningCert) -> Option<ClientIdentity> {
+    let chain = cert
+        .chain()
+        .iter()
+        .map(|c| CertificateDer::from(c.der().to_vec()))
+        .collect();
+    let key = cert.key().to_pkcs8_der().ok()?;
+    Some(ClientIdentity::new(
+        chain,
+        PrivateKeyDer::Pkcs8(key.to_vec().into()),
+    ))
+}
+
+async fn exchange(
+    conn: &WsmanConnection,
+    request: &amt_wsman::Request,
+    timeout_secs: u64,
+) -> Input {
+    let xml = request.to_xml();
+    match conn
+        .post_with_timeout(xml.as_bytes(), Duration::from_secs(timeout_secs.max(1)))
+        .await
+    {
+        Ok(resp) => match amt_wsman::Response::parse(&resp.body) {
+            Ok(r) => Input::Response(Box::new(r)),
+            Err(e) => {
+                tracing::warn!(status = resp.status, error = %e, "device sent an unreadable response");
+                // The device got the request; what it did is unknown: the machine polls.
+                Input::TransportFailed {
+                    after_send: true,
+                    retryable: true,
+                }
+            }
+        },
+        Err(e) => transport_input(&e),
+    }
+}
+
+fn transport_input(e: &TransportError) -> Input {
+    if matches!(e, TransportError::Timeout { .. }) {
+        return Input::Timeout;
+    }
+    Input::TransportFailed {
+        after_send: e.request_may_have_been_processed(),
+        retryable: e.is_retryable(),
+    }
+}
