@@ -4,6 +4,8 @@
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
+mod config;
+mod lab;
 mod pki_cmd;
 mod sim_cmd;
 mod wsman_cmd;
@@ -18,6 +20,9 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Run the lab on embedded defaults: provisioning server, embedded CA, SQLite and a fleet of
+    /// emulated devices going through the whole flow.
+    Lab(lab::LabArgs),
     /// Talk WS-Management to an AMT device, or build/decode messages offline.
     Wsman {
         #[command(subcommand)]
@@ -32,6 +37,7 @@ enum Command {
 fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Command::Lab(args) => lab::run(args),
         Command::Wsman { command } => wsman_cmd::run(command),
         Command::Sim(args) => sim_cmd::run(args),
         Command::Ca(args) => pki_cmd::run(args),

@@ -1,0 +1,410 @@
+//! The server's configuration (SPEC O4): one TOML file, `amtd serve --config amtd.toml`.
+//!
+//! Two stages. **Parsing** (serde, `deny_unknown_fields` on every table) turns the text into
+//! raw structs whose fields are plain strings and numbers; an unknown key or a value of the
+//! wrong type stops it with the key path (`profile[0]: unknown field `tlss``) and the line.
+//! **Validation** then checks every value, resolves defaults and relative paths, and builds the
+//! runtime types ([`Config`]); it does not stop at the first problem but reports all of them
+//! at once, each with its key path (`profile[1].tls: unknown mode "mtls"`).
+//!
+//! An empty file is a valid configuration: every key has an embedded default (a data directory
+//! `amtd-data` holding the SQLite database and the embedded CA, listeners on loopback). Relative
+//! paths are relative to the directory of the configuration file. Secrets never appear in the
+//! file: it names environment variables (`*_env` keys) and [`EnvVarName::read`] fetches them
+//! when they are needed. `examples/amtd.toml` documents every key.
+//!
+//! This module must stay free of I/O other than reading the file itself (no files or
+//! environment variables are checked at load time), so that configs can be validated anywhere.
+// Wired into `amtd serve` by the lead next; until then only the tests use it.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::path::{Path, PathBuf};
+
+use amt_wire::hello::Uuid16;
+use amt_wsman::classes::amt::Realm;
+use amt_wsman::secret::SecretString;
+use amtd_infra::hello_listener::HelloListenerConfig;
+
+/// Default REST API address: loopback, next to the hello port.
+pub const DEFAULT_API_BIND: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9972);
+
+/// Default data directory (relative to the configuration file's directory).
+pub const DEFAULT_DATA_DIR: &str = "amtd-data";
+
+/// Default lab domain, the same as `amtd sim --domain`.
+pub const DEFAULT_LAB_DOMAIN: &str = "amt.test";
+
+/// Default number of emulated devices in `amtd lab`.
+pub const DEFAULT_LAB_DEVICES: u32 = 20;
+
+/// Most emulated devices a lab may ask for.
+pub const MAX_LAB_DEVICES: u32 = 100_000;
+
+/// Name of the profile that exists when the file defines none.
+pub const DEFAULT_PROFILE: &str = "default";
+
+// Explicit paths, so that the same file also works when a test includes it with `#[path]`.
+#[path = "config/raw.rs"]
+mod raw;
+#[path = "config/validate.rs"]
+mod validate;
+
+// ---------------------------------------------------------------------------------------------
+// Errors
+// ---------------------------------------------------------------------------------------------
+
+/// One invalid value: where it is and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Key path, for example `profile[1].tls` or `fqdn.mapping."not-a-uuid"`.
+    pub path: String,
+    /// What is wrong, in plain words.
+    pub message: String,
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.path, self.message)
+    }
+}
+
+/// Why a configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The text is not TOML, has an unknown key, or a value of the wrong type.
+    #[error("{path}: {message}{}", location(*.line, *.column))]
+    Syntax {
+        /// Key path of the offending item (`.` for the top level).
+        path: String,
+        /// 1-based line, when known.
+        line: Option<usize>,
+        /// 1-based column, when known.
+        column: Option<usize>,
+        /// The parser's message (for unknown keys it names the key and the expected ones).
+        message: String,
+    },
+    /// Values that are well-typed but wrong; every problem found is listed.
+    #[error("{} invalid value(s) in the config:\n{}", .0.len(), list(.0))]
+    Invalid(Vec<Problem>),
+    /// An environment variable named in the config is not set (or not UTF-8).
+    #[error("environment variable {name} (named by the config) is not set or not UTF-8")]
+    MissingEnv {
+        /// The variable's name.
+        name: String,
+    },
+}
+
+fn location(line: Option<usize>, column: Option<usize>) -> String {
+    match (line, column) {
+        (Some(l), Some(c)) => format!(" (line {l}, column {c})"),
+        (Some(l), None) => format!(" (line {l})"),
+        _ => String::new(),
+    }
+}
+
+fn list(problems: &[Problem]) -> String {
+    problems
+        .iter()
+        .map(|p| format!("  {p}"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+impl ConfigError {
+    /// The problems of an [`ConfigError::Invalid`] (empty for the other variants).
+    pub fn problems(&self) -> &[Problem] {
+        match self {
+            Self::Invalid(p) => p,
+            _ => &[],
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Runtime types
+// ---------------------------------------------------------------------------------------------
+
+/// A validated configuration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Config {
+    /// `[server]`: directories and listeners.
+    pub server: ServerConfig,
+    /// `[store]`: the database.
+    pub store: StoreConfig,
+    /// `[ca]`: the certificate authority that issues device certificates.
+    pub ca: CaConfig,
+    /// `[[provisioning_certificate]]`: certificates presented to devices at connect-back.
+    pub provisioning_certificates: Vec<ProvisioningCertificate>,
+    /// `[[profile]]`: management profiles pushed at provisioning (at least one).
+    pub profiles: Vec<Profile>,
+    /// `[fqdn]`: how a device's FQDN is found.
+    pub fqdn: FqdnConfig,
+    /// `[dns]`: name resolution.
+    pub dns: DnsConfig,
+    /// `[lab]`: `amtd lab`'s emulated fleet.
+    pub lab: LabConfig,
+}
+
+/// `[server]`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ServerConfig {
+    /// Directory for the database, the CA and runtime files.
+    pub data_dir: PathBuf,
+    /// Address of the REST API and web UI.
+    pub api_bind: SocketAddr,
+    /// The hello listener (address, port, timeouts, caps, rate limit).
+    pub hello: HelloListenerConfig,
+}
+
+/// `[store]`: where provisioning state lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreConfig {
+    /// An SQLite file (the default: `<data_dir>/amtd.sqlite`).
+    Sqlite {
+        /// The database file.
+        path: PathBuf,
+    },
+    /// A PostgreSQL database shared by several amtd instances.
+    Postgres {
+        /// `postgres://user@host:port/db` without a password.
+        url: String,
+        /// The variable holding the password, if the server needs one.
+        password_env: Option<EnvVarName>,
+    },
+}
+
+/// `[ca]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CaConfig {
+    /// The embedded CA (`amtd ca init` creates it).
+    Embedded {
+        /// The CA store directory.
+        dir: PathBuf,
+        /// The key-encryption key file that seals the CA keys.
+        kek_file: PathBuf,
+        /// Base URL the CRLs are published under (written into issued certificates).
+        crl_base_url: Option<String>,
+    },
+}
+
+/// A provisioning certificate: a chain whose leaf carries the AMT setup OID, and its key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProvisioningCertificate {
+    /// A name for logs and reports.
+    pub name: String,
+    /// Where the chain and key are.
+    pub source: ProvisioningCertificateSource,
+}
+
+/// Where a provisioning certificate is stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProvisioningCertificateSource {
+    /// A PKCS#12 (PFX) file and the variable holding its password.
+    Pkcs12 {
+        /// The file.
+        path: PathBuf,
+        /// The variable holding its password.
+        password_env: EnvVarName,
+    },
+    /// PEM files: the chain (leaf first) and the unencrypted private key.
+    Pem {
+        /// Leaf, intermediates and (optionally) the root, leaf first.
+        chain: PathBuf,
+        /// The leaf's private key.
+        key: PathBuf,
+    },
+}
+
+/// A management profile pushed to devices at provisioning (SPEC P5).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Profile {
+    /// Unique name.
+    pub name: String,
+    /// TLS mode of the device's 16993 after provisioning.
+    pub tls: TlsMode,
+    /// Keep plain HTTP 16992 open as well.
+    pub accept_non_secure: bool,
+    /// Digest accounts created on the device (besides the admin account amtd manages).
+    pub digest_users: Vec<DigestUser>,
+    /// When the device asks the local user for consent.
+    pub user_consent: UserConsent,
+    /// Which redirection features are enabled.
+    pub redirection: Redirection,
+    /// Set the device clock at provisioning (and keep it in sync).
+    pub clock_sync: bool,
+}
+
+/// TLS mode pushed to the device.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TlsMode {
+    /// Server authentication only (`server-auth`).
+    ServerAuth,
+    /// Mutual TLS: consoles present client certificates (`mutual`).
+    Mutual,
+}
+
+/// User-consent policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UserConsent {
+    /// Never ask (`none`).
+    None,
+    /// Ask before KVM sessions (`kvm`, AMT's default).
+    Kvm,
+    /// Ask before every redirection and power operation (`all`).
+    All,
+}
+
+/// Redirection features.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Redirection {
+    /// Serial over LAN.
+    pub sol: bool,
+    /// IDE/storage redirection.
+    pub ider: bool,
+    /// Remote desktop (KVM).
+    pub kvm: bool,
+}
+
+/// A digest account on the device.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DigestUser {
+    /// User name.
+    pub name: String,
+    /// The variable holding its password.
+    pub password_env: EnvVarName,
+    /// The AMT realms it may use.
+    pub realms: Vec<Realm>,
+}
+
+/// `[fqdn]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FqdnConfig {
+    /// Strategies, tried in this order.
+    pub strategies: Vec<FqdnStrategy>,
+    /// Operator mapping, UUID → FQDN.
+    pub mapping: BTreeMap<Uuid16, String>,
+}
+
+/// A way to learn a device's FQDN (SPEC P2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum FqdnStrategy {
+    /// PTR of the hello's source address, confirmed by the forward lookup (`reverse-dns`).
+    ReverseDns,
+    /// The device's own host and domain (`AMT_GeneralSettings`, `device-settings`).
+    DeviceSettings,
+    /// `[fqdn.mapping]` (`operator-mapping`).
+    OperatorMapping,
+}
+
+impl FqdnStrategy {
+    /// The name used in the config file.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::ReverseDns => "reverse-dns",
+            Self::DeviceSettings => "device-settings",
+            Self::OperatorMapping => "operator-mapping",
+        }
+    }
+}
+
+/// `[dns]`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DnsConfig {
+    /// DNS server to ask; `None` uses the system resolver.
+    pub resolver: Option<SocketAddr>,
+}
+
+/// `[lab]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LabConfig {
+    /// The lab's DNS domain (devices' DHCP option 15).
+    pub domain: String,
+    /// How many emulated devices.
+    pub devices: u32,
+    /// The profile the lab's devices are provisioned with.
+    pub profile: String,
+}
+
+/// The name of an environment variable that holds a secret (`[A-Za-z_][A-Za-z0-9_]*`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct EnvVarName(String);
+
+impl EnvVarName {
+    /// Checks the syntax.
+    pub fn parse(name: &str) -> Result<Self, String> {
+        let mut chars = name.chars();
+        let ok = chars
+            .next()
+            .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+            && chars.all(|c| c.is_ascii_alphanumeric() || c == '_');
+        if ok {
+            Ok(Self(name.to_owned()))
+        } else {
+            Err(format!(
+                "{name:?} is not an environment variable name (letters, digits, _; not starting with a digit)"
+            ))
+        }
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Reads the secret from the environment.
+    pub fn read(&self) -> Result<SecretString, ConfigError> {
+        std::env::var(&self.0)
+            .map(SecretString::from)
+            .map_err(|_| ConfigError::MissingEnv {
+                name: self.0.clone(),
+            })
+    }
+}
+
+impl fmt::Display for EnvVarName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl Config {
+    /// Reads and validates `path`; relative paths inside are relative to its directory.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        let base = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        Self::from_toml_str(&text, base)
+    }
+
+    /// The embedded defaults (what an empty file gives), relative to `base`.
+    pub fn defaults(base: &Path) -> Result<Self, ConfigError> {
+        Self::from_toml_str("", base)
+    }
+
+    /// Parses and validates TOML text; relative paths are resolved against `base`.
+    pub fn from_toml_str(text: &str, base: &Path) -> Result<Self, ConfigError> {
+        let raw = raw::parse(text)?;
+        validate::validate(raw, base)
+    }
+
+    /// The profile called `name`.
+    pub fn profile(&self, name: &str) -> Option<&Profile> {
+        self.profiles.iter().find(|p| p.name == name)
+    }
+}

@@ -1,0 +1,141 @@
+//! Parsing: raw, loosely typed structs. Numbers are `i64` and modes are strings, so that a
+//! value out of range gets validation's message (with every other problem) instead of stopping
+//! the parse.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::ConfigError;
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawConfig {
+    pub(super) server: RawServer,
+    pub(super) store: RawStore,
+    pub(super) ca: RawCa,
+    pub(super) provisioning_certificate: Vec<RawProvisioningCertificate>,
+    pub(super) profile: Vec<RawProfile>,
+    pub(super) fqdn: RawFqdn,
+    pub(super) dns: RawDns,
+    pub(super) lab: RawLab,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawServer {
+    pub(super) data_dir: Option<String>,
+    pub(super) api_bind: Option<String>,
+    pub(super) hello_bind: Option<String>,
+    pub(super) hello_port: Option<i64>,
+    pub(super) hello_read_timeout: Option<String>,
+    pub(super) hello_max_connections: Option<i64>,
+    pub(super) hello_rate_per_second: Option<f64>,
+    pub(super) hello_rate_burst: Option<i64>,
+    pub(super) hello_rate_max_sources: Option<i64>,
+    pub(super) hello_trailing_bytes: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawStore {
+    pub(super) url: Option<String>,
+    pub(super) password_env: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawCa {
+    pub(super) kind: Option<String>,
+    pub(super) dir: Option<String>,
+    pub(super) kek_file: Option<String>,
+    pub(super) crl_base_url: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawProvisioningCertificate {
+    pub(super) name: Option<String>,
+    pub(super) pkcs12: Option<String>,
+    pub(super) pkcs12_password_env: Option<String>,
+    pub(super) chain: Option<String>,
+    pub(super) key: Option<String>,
+    /// Present only to say why it is refused (secrets never go in the file).
+    pub(super) password: Option<toml::Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawProfile {
+    pub(super) name: Option<String>,
+    pub(super) tls: Option<String>,
+    pub(super) accept_non_secure: Option<bool>,
+    pub(super) digest_user: Vec<RawDigestUser>,
+    pub(super) user_consent: Option<String>,
+    pub(super) redirection: RawRedirection,
+    pub(super) clock_sync: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawDigestUser {
+    pub(super) name: Option<String>,
+    pub(super) password_env: Option<String>,
+    pub(super) realms: Vec<String>,
+    /// Present only to say why it is refused (secrets never go in the file).
+    pub(super) password: Option<toml::Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawRedirection {
+    pub(super) sol: Option<bool>,
+    pub(super) ider: Option<bool>,
+    pub(super) kvm: Option<bool>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawFqdn {
+    pub(super) strategies: Option<Vec<String>>,
+    pub(super) mapping: BTreeMap<String, String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawDns {
+    pub(super) resolver: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawLab {
+    pub(super) domain: Option<String>,
+    pub(super) devices: Option<i64>,
+    pub(super) profile: Option<String>,
+}
+
+pub(super) fn parse(text: &str) -> Result<RawConfig, ConfigError> {
+    let syntax = |path: String, e: toml::de::Error| {
+        let (line, column) = match e.span() {
+            Some(span) => {
+                let before = text.get(..span.start).unwrap_or(text);
+                let line = before.matches('\n').count() + 1;
+                let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+                (Some(line), Some(column))
+            }
+            None => (None, None),
+        };
+        ConfigError::Syntax {
+            path,
+            line,
+            column,
+            message: e.message().trim().to_owned(),
+        }
+    };
+    let de = toml::Deserializer::parse(text).map_err(|e| syntax(".".into(), e))?;
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        syntax(path, e.into_inner())
+    })
+}

@@ -1,0 +1,810 @@
+//! Validation: raw structs to runtime types, collecting every problem with its key path.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{IpAddr, SocketAddr};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use amt_wire::hello::{Uuid16, HELLO_PORT};
+use amt_wsman::classes::amt::Realm;
+use amtd_infra::hello_listener::{HelloListenerConfig, RateLimit, TrailingPolicy};
+
+use super::raw::{
+    RawCa, RawConfig, RawDns, RawFqdn, RawLab, RawProfile, RawProvisioningCertificate, RawServer,
+    RawStore,
+};
+use super::*;
+
+#[derive(Default)]
+struct Problems(Vec<Problem>);
+
+impl Problems {
+    fn add(&mut self, path: impl Into<String>, message: impl Into<String>) {
+        self.0.push(Problem {
+            path: path.into(),
+            message: message.into(),
+        });
+    }
+
+    /// `Some(value)` when `check` passes, else records the problem and gives `None`.
+    fn check<T>(&mut self, path: &str, result: Result<T, String>) -> Option<T> {
+        match result {
+            Ok(v) => Some(v),
+            Err(m) => {
+                self.add(path, m);
+                None
+            }
+        }
+    }
+}
+
+pub(super) fn validate(raw: RawConfig, base: &Path) -> Result<Config, ConfigError> {
+    let mut p = Problems::default();
+    let server = validate_server(&raw.server, base, &mut p);
+    let data_dir = server
+        .as_ref()
+        .map(|s| s.data_dir.clone())
+        .unwrap_or_else(|| base.join(DEFAULT_DATA_DIR));
+    let store = validate_store(&raw.store, base, &data_dir, &mut p);
+    let ca = validate_ca(&raw.ca, base, &data_dir, &mut p);
+    let provisioning_certificates = raw
+        .provisioning_certificate
+        .iter()
+        .enumerate()
+        .filter_map(|(i, c)| validate_prov_cert(c, i, base, &mut p))
+        .collect::<Vec<_>>();
+    let mut names = BTreeSet::new();
+    for (i, c) in provisioning_certificates.iter().enumerate() {
+        if !names.insert(c.name.clone()) {
+            p.add(
+                format!("provisioning_certificate[{i}].name"),
+                format!(
+                    "{:?} is used by an earlier provisioning certificate",
+                    c.name
+                ),
+            );
+        }
+    }
+    let mut profiles = Vec::new();
+    let mut profile_names = BTreeSet::new();
+    for (i, raw_profile) in raw.profile.iter().enumerate() {
+        if let Some(name) = &raw_profile.name {
+            if !profile_names.insert(name.clone()) {
+                p.add(
+                    format!("profile[{i}].name"),
+                    format!("{name:?} is used by an earlier profile"),
+                );
+            }
+        }
+        if let Some(profile) = validate_profile(raw_profile, i, &mut p) {
+            profiles.push(profile);
+        }
+    }
+    if raw.profile.is_empty() {
+        profiles.push(default_profile());
+        profile_names.insert(DEFAULT_PROFILE.to_owned());
+    }
+    let fqdn = validate_fqdn(&raw.fqdn, &mut p);
+    let dns = validate_dns(&raw.dns, &mut p);
+    let lab = validate_lab(&raw.lab, &raw.profile, &profile_names, &mut p);
+
+    match (server, store, ca, fqdn, dns, lab) {
+        (Some(server), Some(store), Some(ca), Some(fqdn), Some(dns), Some(lab))
+            if p.0.is_empty() =>
+        {
+            Ok(Config {
+                server,
+                store,
+                ca,
+                provisioning_certificates,
+                profiles,
+                fqdn,
+                dns,
+                lab,
+            })
+        }
+        _ => Err(ConfigError::Invalid(p.0)),
+    }
+}
+
+fn resolve(base: &Path, path: &str) -> PathBuf {
+    let path = Path::new(path);
+    if path.is_absolute() {
+        path.to_owned()
+    } else {
+        base.join(path)
+    }
+}
+
+fn nonempty_path(s: &str) -> Result<&str, String> {
+    if s.trim().is_empty() {
+        Err("must not be empty".into())
+    } else {
+        Ok(s)
+    }
+}
+
+fn port(v: i64) -> Result<u16, String> {
+    match u16::try_from(v) {
+        Ok(0) | Err(_) => Err(format!("{v} is not a valid port (1-65535)")),
+        Ok(p) => Ok(p),
+    }
+}
+
+fn count(v: i64, min: i64, max: i64) -> Result<usize, String> {
+    if (min..=max).contains(&v) {
+        usize::try_from(v).map_err(|_| format!("{v} is out of range"))
+    } else {
+        Err(format!("{v} is out of range ({min}-{max})"))
+    }
+}
+
+fn socket_addr(s: &str, default_port: Option<u16>) -> Result<SocketAddr, String> {
+    if let Ok(a) = s.parse::<SocketAddr>() {
+        return Ok(a);
+    }
+    match (s.parse::<IpAddr>(), default_port) {
+        (Ok(ip), Some(port)) => Ok(SocketAddr::new(ip, port)),
+        _ => Err(format!(
+            "{s:?} is not an IP address{} (host names are not accepted here)",
+            if default_port.is_some() {
+                " or IP:port"
+            } else {
+                ":port"
+            }
+        )),
+    }
+}
+
+/// `"10s"`, `"500ms"`, `"2m"`, `"1h"`.
+fn duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let unit = unit.trim();
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration (for example \"10s\", \"500ms\")"))?;
+    let d = match unit {
+        "ms" => Duration::from_millis(n),
+        "s" => Duration::from_secs(n),
+        "m" => Duration::from_secs(n.saturating_mul(60)),
+        "h" => Duration::from_secs(n.saturating_mul(3600)),
+        _ => {
+            return Err(format!(
+                "{s:?}: unknown unit {unit:?} (ms, s, m or h, for example \"10s\")"
+            ))
+        }
+    };
+    Ok(d)
+}
+
+/// A DNS name: 1-253 characters, labels of 1-63 letters, digits and hyphens.
+fn dns_name(s: &str) -> Result<String, String> {
+    let name = s.strip_suffix('.').unwrap_or(s).to_ascii_lowercase();
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    if !name.is_empty() && name.len() <= 253 && name.split('.').all(label_ok) {
+        Ok(name)
+    } else {
+        Err(format!("{s:?} is not a valid DNS name"))
+    }
+}
+
+fn env_name(p: &mut Problems, path: &str, v: Option<&String>) -> Option<EnvVarName> {
+    let v = v?;
+    p.check(path, EnvVarName::parse(v))
+}
+
+fn validate_server(raw: &RawServer, base: &Path, p: &mut Problems) -> Option<ServerConfig> {
+    let before = p.0.len();
+    let data_dir = match &raw.data_dir {
+        Some(d) => p
+            .check("server.data_dir", nonempty_path(d))
+            .map(|d| resolve(base, d)),
+        None => Some(base.join(DEFAULT_DATA_DIR)),
+    };
+    let api_bind = match &raw.api_bind {
+        Some(a) => p.check("server.api_bind", socket_addr(a, None)),
+        None => Some(DEFAULT_API_BIND),
+    };
+    let defaults = HelloListenerConfig::default();
+    let hello_ip = match &raw.hello_bind {
+        Some(a) => p.check(
+            "server.hello_bind",
+            a.parse::<IpAddr>()
+                .map_err(|_| format!("{a:?} is not an IP address")),
+        ),
+        None => Some(defaults.bind.ip()),
+    };
+    let hello_port = match raw.hello_port {
+        Some(v) => p.check("server.hello_port", port(v)),
+        None => Some(HELLO_PORT),
+    };
+    let read_timeout = match &raw.hello_read_timeout {
+        Some(s) => p.check(
+            "server.hello_read_timeout",
+            duration(s).and_then(|d| {
+                if d.is_zero() || d > Duration::from_secs(3600) {
+                    Err(format!("{s:?} is out of range (1ms-1h)"))
+                } else {
+                    Ok(d)
+                }
+            }),
+        ),
+        None => Some(defaults.read_timeout),
+    };
+    let max_connections = match raw.hello_max_connections {
+        Some(v) => p.check("server.hello_max_connections", count(v, 1, 1_000_000)),
+        None => Some(defaults.max_connections),
+    };
+    let per_second = match raw.hello_rate_per_second {
+        Some(v) if v.is_finite() && v > 0.0 && v <= 1e6 => Some(v),
+        Some(v) => {
+            p.add(
+                "server.hello_rate_per_second",
+                format!("{v} is out of range (a positive number of connections per second, at most 1000000)"),
+            );
+            None
+        }
+        None => Some(defaults.rate_limit.per_second),
+    };
+    let burst = match raw.hello_rate_burst {
+        Some(v) => p
+            .check("server.hello_rate_burst", count(v, 1, 1_000_000))
+            .and_then(|b| u32::try_from(b).ok()),
+        None => Some(defaults.rate_limit.burst),
+    };
+    let max_sources = match raw.hello_rate_max_sources {
+        Some(v) => p.check("server.hello_rate_max_sources", count(v, 1, 10_000_000)),
+        None => Some(defaults.max_sources),
+    };
+    let trailing = match raw.hello_trailing_bytes.as_deref() {
+        None | Some("reject") => Some(TrailingPolicy::Reject),
+        Some("tolerate") => Some(TrailingPolicy::Tolerate),
+        Some(other) => {
+            p.add(
+                "server.hello_trailing_bytes",
+                format!("unknown policy {other:?} (reject or tolerate)"),
+            );
+            None
+        }
+    };
+    if p.0.len() > before {
+        return None;
+    }
+    Some(ServerConfig {
+        data_dir: data_dir?,
+        api_bind: api_bind?,
+        hello: HelloListenerConfig {
+            bind: SocketAddr::new(hello_ip?, hello_port?),
+            read_timeout: read_timeout?,
+            max_connections: max_connections?,
+            rate_limit: RateLimit {
+                per_second: per_second?,
+                burst: burst?,
+            },
+            max_sources: max_sources?,
+            trailing: trailing?,
+            ..defaults
+        },
+    })
+}
+
+fn validate_store(
+    raw: &RawStore,
+    base: &Path,
+    data_dir: &Path,
+    p: &mut Problems,
+) -> Option<StoreConfig> {
+    let password_env = env_name(p, "store.password_env", raw.password_env.as_ref());
+    let Some(url) = &raw.url else {
+        if raw.password_env.is_some() {
+            p.add("store.password_env", "is only used with a postgres:// url");
+        }
+        return Some(StoreConfig::Sqlite {
+            path: data_dir.join("amtd.sqlite"),
+        });
+    };
+    if let Some(rest) = url
+        .strip_prefix("sqlite://")
+        .or(url.strip_prefix("sqlite:"))
+    {
+        if raw.password_env.is_some() {
+            p.add("store.password_env", "is only used with a postgres:// url");
+        }
+        if rest.is_empty() || rest.contains('?') {
+            p.add(
+                "store.url",
+                format!("{url:?}: expected sqlite://PATH (no query parameters)"),
+            );
+            return None;
+        }
+        return Some(StoreConfig::Sqlite {
+            path: resolve(base, rest),
+        });
+    }
+    let Some(rest) = url
+        .strip_prefix("postgres://")
+        .or(url.strip_prefix("postgresql://"))
+    else {
+        p.add(
+            "store.url",
+            format!("{url:?}: unsupported database (sqlite://PATH or postgres://USER@HOST/DB)"),
+        );
+        return None;
+    };
+    let authority = rest.split(['/', '?']).next().unwrap_or_default();
+    let (userinfo, host) = match authority.rsplit_once('@') {
+        Some((u, h)) => (Some(u), h),
+        None => (None, authority),
+    };
+    let mut ok = true;
+    if userinfo.is_some_and(|u| u.contains(':')) {
+        p.add(
+            "store.url",
+            "contains a password; secrets never go in the config file: name an environment variable with store.password_env",
+        );
+        ok = false;
+    }
+    if host.is_empty() {
+        p.add("store.url", format!("{url:?} has no host"));
+        ok = false;
+    }
+    ok.then(|| StoreConfig::Postgres {
+        url: url.clone(),
+        password_env,
+    })
+}
+
+fn validate_ca(raw: &RawCa, base: &Path, data_dir: &Path, p: &mut Problems) -> Option<CaConfig> {
+    let before = p.0.len();
+    match raw.kind.as_deref() {
+        None | Some("embedded") => {}
+        Some(other) => p.add(
+            "ca.kind",
+            format!("unknown CA kind {other:?} (only \"embedded\" is supported so far)"),
+        ),
+    }
+    let dir = match &raw.dir {
+        Some(d) => p
+            .check("ca.dir", nonempty_path(d))
+            .map(|d| resolve(base, d)),
+        None => Some(data_dir.join("ca")),
+    };
+    let kek_file = match &raw.kek_file {
+        Some(d) => p
+            .check("ca.kek_file", nonempty_path(d))
+            .map(|d| resolve(base, d)),
+        None => Some(data_dir.join("ca.kek")),
+    };
+    let crl_base_url = match &raw.crl_base_url {
+        Some(u) => p.check("ca.crl_base_url", http_url(u)).map(Some),
+        None => Some(None),
+    };
+    if p.0.len() > before {
+        return None;
+    }
+    Some(CaConfig::Embedded {
+        dir: dir?,
+        kek_file: kek_file?,
+        crl_base_url: crl_base_url?,
+    })
+}
+
+fn http_url(u: &str) -> Result<String, String> {
+    let rest = u
+        .strip_prefix("http://")
+        .or(u.strip_prefix("https://"))
+        .ok_or_else(|| format!("{u:?} is not an http:// or https:// URL"))?;
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if host.is_empty() || host.contains(char::is_whitespace) {
+        return Err(format!("{u:?} has no valid host"));
+    }
+    Ok(u.trim_end_matches('/').to_owned())
+}
+
+fn validate_prov_cert(
+    raw: &RawProvisioningCertificate,
+    i: usize,
+    base: &Path,
+    p: &mut Problems,
+) -> Option<ProvisioningCertificate> {
+    let at = |key: &str| format!("provisioning_certificate[{i}].{key}");
+    let before = p.0.len();
+    if raw.password.is_some() {
+        p.add(
+            at("password"),
+            "secrets never go in the config file: put the password in an environment variable and name it with pkcs12_password_env",
+        );
+    }
+    let name = raw
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("certificate-{i}"));
+    if name.trim().is_empty() {
+        p.add(at("name"), "must not be empty");
+    }
+    let source = match (&raw.pkcs12, &raw.chain, &raw.key) {
+        (Some(pfx), None, None) => {
+            let password_env = match &raw.pkcs12_password_env {
+                Some(v) => env_name(p, &at("pkcs12_password_env"), Some(v)),
+                None => {
+                    p.add(
+                        at("pkcs12_password_env"),
+                        "is required with pkcs12: the name of the environment variable holding the PKCS#12 password",
+                    );
+                    None
+                }
+            };
+            let path = p.check(&at("pkcs12"), nonempty_path(pfx));
+            match (path, password_env) {
+                (Some(path), Some(password_env)) => Some(ProvisioningCertificateSource::Pkcs12 {
+                    path: resolve(base, path),
+                    password_env,
+                }),
+                _ => None,
+            }
+        }
+        (None, Some(chain), Some(key)) => {
+            if raw.pkcs12_password_env.is_some() {
+                p.add(
+                    at("pkcs12_password_env"),
+                    "is only used with pkcs12 (the PEM key must be unencrypted)",
+                );
+            }
+            let chain = p.check(&at("chain"), nonempty_path(chain));
+            let key = p.check(&at("key"), nonempty_path(key));
+            match (chain, key) {
+                (Some(chain), Some(key)) => Some(ProvisioningCertificateSource::Pem {
+                    chain: resolve(base, chain),
+                    key: resolve(base, key),
+                }),
+                _ => None,
+            }
+        }
+        (None, Some(_), None) => {
+            p.add(at("key"), "is required with chain");
+            None
+        }
+        (None, None, Some(_)) => {
+            p.add(at("chain"), "is required with key");
+            None
+        }
+        (None, None, None) => {
+            p.add(
+                format!("provisioning_certificate[{i}]"),
+                "needs either pkcs12 (+ pkcs12_password_env) or chain + key",
+            );
+            None
+        }
+        (Some(_), _, _) => {
+            p.add(
+                format!("provisioning_certificate[{i}]"),
+                "give either pkcs12 or chain + key, not both",
+            );
+            None
+        }
+    };
+    if p.0.len() > before {
+        return None;
+    }
+    Some(ProvisioningCertificate {
+        name,
+        source: source?,
+    })
+}
+
+fn default_profile() -> Profile {
+    Profile {
+        name: DEFAULT_PROFILE.to_owned(),
+        tls: TlsMode::ServerAuth,
+        accept_non_secure: false,
+        digest_users: Vec::new(),
+        user_consent: UserConsent::Kvm,
+        redirection: Redirection {
+            sol: true,
+            ider: true,
+            kvm: true,
+        },
+        clock_sync: true,
+    }
+}
+
+/// Realm names in the config file (kebab-case of the AMT realm).
+const REALMS: &[(&str, Realm)] = &[
+    ("redirection", Realm::Redirection),
+    ("pt-administration", Realm::PtAdministration),
+    ("hardware-asset", Realm::HardwareAsset),
+    ("remote-control", Realm::RemoteControl),
+    ("storage", Realm::Storage),
+    ("event-manager", Realm::EventManager),
+    ("storage-admin", Realm::StorageAdmin),
+    ("agent-presence-local", Realm::AgentPresenceLocal),
+    ("agent-presence-remote", Realm::AgentPresenceRemote),
+    ("circuit-breaker", Realm::CircuitBreaker),
+    ("network-time", Realm::NetworkTime),
+    ("general-info", Realm::GeneralInfo),
+    ("firmware-update", Realm::FirmwareUpdate),
+    ("eit", Realm::Eit),
+    ("local-un", Realm::LocalUn),
+    ("endpoint-access-control", Realm::EndpointAccessControl),
+    (
+        "endpoint-access-control-admin",
+        Realm::EndpointAccessControlAdmin,
+    ),
+    ("event-log-reader", Realm::EventLogReader),
+    ("audit-log", Realm::AuditLog),
+    ("acl", Realm::Acl),
+    ("local-system", Realm::LocalSystem),
+];
+
+/// AMT digest user names: 1-16 printable ASCII characters without `:,<>&"` or spaces.
+fn digest_user_name(s: &str) -> Result<String, String> {
+    let ok = (1..=16).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_graphic() && !b":,<>&\"".contains(&b));
+    if !ok {
+        return Err(format!(
+            "{s:?} is not a valid AMT user name (1-16 printable characters, none of :,<>&\" or space)"
+        ));
+    }
+    if s.eq_ignore_ascii_case("admin") {
+        return Err("\"admin\" is the device's admin account, which amtd manages itself".into());
+    }
+    Ok(s.to_owned())
+}
+
+fn validate_profile(raw: &RawProfile, i: usize, p: &mut Problems) -> Option<Profile> {
+    let at = |key: &str| format!("profile[{i}].{key}");
+    let before = p.0.len();
+    let name = match &raw.name {
+        Some(n) if !n.trim().is_empty() => Some(n.clone()),
+        Some(_) => {
+            p.add(at("name"), "must not be empty");
+            None
+        }
+        None => {
+            p.add(at("name"), "is required");
+            None
+        }
+    };
+    let tls = match raw.tls.as_deref() {
+        None | Some("server-auth") => Some(TlsMode::ServerAuth),
+        Some("mutual") => Some(TlsMode::Mutual),
+        Some(other) => {
+            p.add(
+                at("tls"),
+                format!("unknown mode {other:?} (server-auth or mutual)"),
+            );
+            None
+        }
+    };
+    let user_consent = match raw.user_consent.as_deref() {
+        Some("none") => Some(UserConsent::None),
+        None | Some("kvm") => Some(UserConsent::Kvm),
+        Some("all") => Some(UserConsent::All),
+        Some(other) => {
+            p.add(
+                at("user_consent"),
+                format!("unknown policy {other:?} (none, kvm or all)"),
+            );
+            None
+        }
+    };
+    let mut users = Vec::new();
+    let mut user_names = BTreeSet::new();
+    for (j, u) in raw.digest_user.iter().enumerate() {
+        let uat = |key: &str| format!("profile[{i}].digest_user[{j}].{key}");
+        if u.password.is_some() {
+            p.add(
+                uat("password"),
+                "secrets never go in the config file: put the password in an environment variable and name it with password_env",
+            );
+        }
+        let name = match &u.name {
+            Some(n) => p.check(&uat("name"), digest_user_name(n)),
+            None => {
+                p.add(uat("name"), "is required");
+                None
+            }
+        };
+        if let Some(n) = &name {
+            if !user_names.insert(n.to_ascii_lowercase()) {
+                p.add(uat("name"), format!("{n:?} appears twice in this profile"));
+            }
+        }
+        let password_env = match &u.password_env {
+            Some(v) => env_name(p, &uat("password_env"), Some(v)),
+            None => {
+                p.add(
+                    uat("password_env"),
+                    "is required: the name of the environment variable holding the password",
+                );
+                None
+            }
+        };
+        if u.realms.is_empty() {
+            p.add(uat("realms"), "must list at least one realm");
+        }
+        let mut realms = Vec::new();
+        for (k, r) in u.realms.iter().enumerate() {
+            match REALMS.iter().find(|(n, _)| n == r) {
+                Some((_, realm)) if !realms.contains(realm) => realms.push(*realm),
+                Some(_) => p.add(
+                    format!("{}[{k}]", uat("realms")),
+                    format!("{r:?} is listed twice"),
+                ),
+                None => p.add(
+                    format!("{}[{k}]", uat("realms")),
+                    format!(
+                        "unknown realm {r:?} (one of: {})",
+                        REALMS
+                            .iter()
+                            .map(|(n, _)| *n)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                ),
+            }
+        }
+        if let (Some(name), Some(password_env)) = (name, password_env) {
+            users.push(DigestUser {
+                name,
+                password_env,
+                realms,
+            });
+        }
+    }
+    if p.0.len() > before {
+        return None;
+    }
+    let d = default_profile();
+    Some(Profile {
+        name: name?,
+        tls: tls?,
+        accept_non_secure: raw.accept_non_secure.unwrap_or(d.accept_non_secure),
+        digest_users: users,
+        user_consent: user_consent?,
+        redirection: Redirection {
+            sol: raw.redirection.sol.unwrap_or(d.redirection.sol),
+            ider: raw.redirection.ider.unwrap_or(d.redirection.ider),
+            kvm: raw.redirection.kvm.unwrap_or(d.redirection.kvm),
+        },
+        clock_sync: raw.clock_sync.unwrap_or(d.clock_sync),
+    })
+}
+
+fn validate_fqdn(raw: &RawFqdn, p: &mut Problems) -> Option<FqdnConfig> {
+    let before = p.0.len();
+    let all = [
+        FqdnStrategy::ReverseDns,
+        FqdnStrategy::DeviceSettings,
+        FqdnStrategy::OperatorMapping,
+    ];
+    let strategies = match &raw.strategies {
+        None => all.to_vec(),
+        Some(names) => {
+            if names.is_empty() {
+                p.add("fqdn.strategies", "must list at least one strategy");
+            }
+            let mut out = Vec::new();
+            for (i, n) in names.iter().enumerate() {
+                match all.iter().find(|s| s.name() == n) {
+                    Some(s) if out.contains(s) => {
+                        p.add(format!("fqdn.strategies[{i}]"), format!("{n:?} is listed twice"))
+                    }
+                    Some(s) => out.push(*s),
+                    None => p.add(
+                        format!("fqdn.strategies[{i}]"),
+                        format!(
+                            "unknown strategy {n:?} (reverse-dns, device-settings or operator-mapping)"
+                        ),
+                    ),
+                }
+            }
+            out
+        }
+    };
+    let mut mapping = BTreeMap::new();
+    for (uuid, fqdn) in &raw.mapping {
+        let at = format!("fqdn.mapping.{uuid:?}");
+        let uuid = match uuid.parse::<Uuid16>() {
+            Ok(u) if u.is_bogus() => {
+                p.add(&at, "an all-zero or all-FF UUID identifies no device");
+                continue;
+            }
+            Ok(u) => u,
+            Err(_) => {
+                p.add(&at, "the key is not a UUID (8-4-4-4-12 hexadecimal)");
+                continue;
+            }
+        };
+        if let Some(fqdn) = p.check(&at, dns_name(fqdn)) {
+            if mapping.insert(uuid, fqdn).is_some() {
+                p.add(
+                    &at,
+                    "the same UUID is mapped twice (keys differ only in case)",
+                );
+            }
+        }
+    }
+    if !raw.mapping.is_empty() && !strategies.contains(&FqdnStrategy::OperatorMapping) {
+        p.add(
+            "fqdn.mapping",
+            "has entries, but \"operator-mapping\" is not among fqdn.strategies",
+        );
+    }
+    (p.0.len() == before).then_some(FqdnConfig {
+        strategies,
+        mapping,
+    })
+}
+
+fn validate_dns(raw: &RawDns, p: &mut Problems) -> Option<DnsConfig> {
+    match &raw.resolver {
+        None => Some(DnsConfig::default()),
+        Some(r) => p
+            .check("dns.resolver", socket_addr(r, Some(53)))
+            .map(|a| DnsConfig { resolver: Some(a) }),
+    }
+}
+
+fn validate_lab(
+    raw: &RawLab,
+    raw_profiles: &[RawProfile],
+    profile_names: &BTreeSet<String>,
+    p: &mut Problems,
+) -> Option<LabConfig> {
+    let before = p.0.len();
+    let domain = match &raw.domain {
+        Some(d) => p.check("lab.domain", dns_name(d)),
+        None => Some(DEFAULT_LAB_DOMAIN.to_owned()),
+    };
+    let devices = match raw.devices {
+        Some(v) => p
+            .check("lab.devices", count(v, 1, i64::from(MAX_LAB_DEVICES)))
+            .and_then(|n| u32::try_from(n).ok()),
+        None => Some(DEFAULT_LAB_DEVICES),
+    };
+    let profile = match &raw.profile {
+        Some(name) => {
+            let defined = raw_profiles.iter().any(|r| r.name.as_ref() == Some(name))
+                || (raw_profiles.is_empty() && name == DEFAULT_PROFILE);
+            if !defined {
+                p.add(
+                    "lab.profile",
+                    format!(
+                        "no [[profile]] is named {name:?} (defined: {})",
+                        profile_names
+                            .iter()
+                            .map(|n| format!("{n:?}"))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                );
+            }
+            Some(name.clone())
+        }
+        // The first profile in the file, or the built-in one.
+        None => Some(
+            raw_profiles
+                .first()
+                .and_then(|r| r.name.clone())
+                .unwrap_or_else(|| DEFAULT_PROFILE.to_owned()),
+        ),
+    };
+    if p.0.len() > before {
+        return None;
+    }
+    Some(LabConfig {
+        domain: domain?,
+        devices: devices?,
+        profile: profile?,
+    })
+}
