@@ -73,6 +73,8 @@ struct Shared {
     pki: Mutex<PkiStore>,
     prov: ProvisioningCert,
     status: Mutex<HashMap<String, DeviceStatus>>,
+    /// Seconds each finished provisioning run took (hello accepted → verified).
+    durations: Mutex<Vec<f64>>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -159,7 +161,21 @@ async fn lab(args: LabArgs) -> Result<()> {
                 .map(|k| (k.clone(), DeviceStatus::Waiting))
                 .collect(),
         ),
+        durations: Mutex::new(Vec::new()),
     });
+    // Devices a previous run of this lab already provisioned stay provisioned (their state
+    // survives in the data directory) and send no more hellos.
+    for uuid in expected.keys() {
+        if let Ok(Some(d)) = shared.store.get_device(uuid).await {
+            if d.state == "provisioned" {
+                shared
+                    .status
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(uuid.clone(), DeviceStatus::Provisioned);
+            }
+        }
+    }
     let limit = Arc::new(tokio::sync::Semaphore::new(args.concurrency.max(1)));
     let started = Instant::now();
     let deadline = started + Duration::from_secs(args.timeout);
@@ -225,7 +241,28 @@ fn summary(shared: &Shared, elapsed: Duration) {
         };
         println!("{uuid:<38} {s}");
     }
-    println!("({:.1} s)", elapsed.as_secs_f64());
+    let mut d = shared
+        .durations
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .clone();
+    d.sort_by(f64::total_cmp);
+    let pct = |p: f64| {
+        d.get(((d.len() as f64 - 1.0) * p).round() as usize)
+            .copied()
+    };
+    let done = status
+        .values()
+        .filter(|s| **s == DeviceStatus::Provisioned)
+        .count();
+    println!(
+        "\n{done} of {} devices provisioned in {:.2} s ({:.1} devices/s); per device p50 {:.2} s, p95 {:.2} s",
+        status.len(),
+        elapsed.as_secs_f64(),
+        done as f64 / elapsed.as_secs_f64().max(1e-9),
+        pct(0.5).unwrap_or_default(),
+        pct(0.95).unwrap_or_default(),
+    );
 }
 
 fn open_or_init_ca(dir: &Path, domain: &str) -> Result<(PkiStore, ProvisioningCert)> {
@@ -311,7 +348,13 @@ async fn handle_hello(
         let Ok(_permit) = limit.acquire().await else {
             return;
         };
+        let begun = Instant::now();
         let result = provision(&shared, &uuid, ip, &fqdn, root_hashes, admin_set).await;
+        shared
+            .durations
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(begun.elapsed().as_secs_f64());
         let status = match result {
             Ok(Outcome::Provisioned(_)) => DeviceStatus::Provisioned,
             Ok(Outcome::Failed(f)) => DeviceStatus::Failed(f.reason),
