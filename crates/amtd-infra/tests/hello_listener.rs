@@ -375,7 +375,7 @@ async fn connections_beyond_the_cap_are_rejected_as_overloaded() {
 async fn source_over_its_rate_limit_is_rate_limited_and_others_are_not() {
     let config = HelloListenerConfig {
         rate_limit: RateLimit {
-            per_second: 0.5,
+            per_second: 0.01,
             burst: 3,
         },
         ..test_config()

@@ -2,7 +2,8 @@
 //!
 //! Two stages. **Parsing** (serde, `deny_unknown_fields` on every table) turns the text into
 //! raw structs whose fields are plain strings and numbers; an unknown key or a value of the
-//! wrong type stops it with the key path (`profile[0]: unknown field `tlss``) and the line.
+//! wrong type stops it with the key path and the line
+//! (``profile[0].tlss: unknown field `tlss`, expected one of … (line 3, column 1)``).
 //! **Validation** then checks every value, resolves defaults and relative paths, and builds the
 //! runtime types ([`Config`]); it does not stop at the first problem but reports all of them
 //! at once, each with its key path (`profile[1].tls: unknown mode "mtls"`).
@@ -15,6 +16,7 @@
 //!
 //! This module must stay free of I/O other than reading the file itself (no files or
 //! environment variables are checked at load time), so that configs can be validated anywhere.
+//! Secrets read later ([`EnvVarName::read`]) come back as `SecretString` (redacted `Debug`).
 // Wired into `amtd serve` by the lead next; until then only the tests use it.
 #![allow(dead_code)]
 

@@ -133,8 +133,10 @@ async fn lab(args: LabArgs) -> Result<()> {
             )
         })
         .collect();
-    let mut options = NetOptions::default();
-    options.state_dir = Some(args.data_dir.join("devices"));
+    let mut options = NetOptions {
+        state_dir: Some(args.data_dir.join("devices")),
+        ..NetOptions::default()
+    };
     options.hello.port = hello_addr.port();
     let fleet = Fleet::start(spec, options, |_, _| {}).await?;
     if !fleet.failures().is_empty() {
@@ -231,7 +233,7 @@ fn summary(shared: &Shared, elapsed: Duration) {
     let status = shared.status.lock().unwrap_or_else(|p| p.into_inner());
     let mut rows: Vec<_> = status.iter().collect();
     rows.sort_by(|a, b| a.0.cmp(b.0));
-    println!("\n{:<38} {}", "device", "state");
+    println!("\n{:<38} state", "device");
     for (uuid, s) in rows {
         let s = match s {
             DeviceStatus::Waiting => "waiting for hello".to_owned(),

@@ -201,7 +201,9 @@ impl HelloListener {
                 };
                 match &outcome {
                     HelloOutcome::Accepted(hello) => {
-                        tracing::info!(%source, uuid = %hello.uuid, hashes = hello.hashes().len(),
+                        // Debug, not info: a flood from many addresses can be all valid hellos; the
+                        // server logs what it records.
+                        tracing::debug!(%source, uuid = %hello.uuid, hashes = hello.hashes().len(),
                             retry = hello.retry_count, "hello accepted");
                         metrics.outcome(&outcome);
                         let event = event(source, outcome);
