@@ -4,9 +4,12 @@
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
+mod client;
 mod config;
 mod lab;
 mod pki_cmd;
+mod serve;
+mod server;
 mod sim_cmd;
 mod wsman_cmd;
 
@@ -23,6 +26,12 @@ enum Command {
     /// Run the lab on embedded defaults: provisioning server, embedded CA, SQLite and a fleet of
     /// emulated devices going through the whole flow.
     Lab(lab::LabArgs),
+    /// Run the provisioning server on a configuration file (hello listener, REST API).
+    Serve(serve::ServeArgs),
+    /// List the devices of a running `amtd lab` or `amtd serve` (table or --json).
+    Devices(client::DevicesArgs),
+    /// Show one device with its provisioning timeline, or reveal its admin password.
+    Device(client::DeviceArgs),
     /// Talk WS-Management to an AMT device, or build/decode messages offline.
     Wsman {
         #[command(subcommand)]
@@ -38,6 +47,9 @@ fn main() -> Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Lab(args) => lab::run(args),
+        Command::Serve(args) => serve::run(args),
+        Command::Devices(args) => client::devices(args),
+        Command::Device(args) => client::device(args),
         Command::Wsman { command } => wsman_cmd::run(command),
         Command::Sim(args) => sim_cmd::run(args),
         Command::Ca(args) => pki_cmd::run(args),

@@ -1,0 +1,280 @@
+//! `amtd devices` and `amtd device <uuid>`: the CLI over the REST API of a running `amtd lab`
+//! or `amtd serve`.
+//!
+//! The server is found through `<data_dir>/server.json` (written by the server at start): the
+//! data directory given with `--data-dir`, else the first of `./amtd-lab` (the lab's default),
+//! the `data_dir` of `--config` (or of `./amtd.toml` when present) and `./amtd-data` (the
+//! serve default) that has one. `--server URL` and `--token` override it. The client is a
+//! small blocking HTTP/1.1 client (plain HTTP; the API listens on loopback by default).
+
+use std::io::{Read as _, Write as _};
+use std::net::{TcpStream, ToSocketAddrs as _};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::{Args, ValueEnum};
+use serde_json::Value;
+
+use crate::server::discovery;
+
+/// Most bytes of an API answer the CLI reads.
+const MAX_RESPONSE: u64 = 64 << 20;
+
+/// How to reach the server (shared by `devices` and `device`).
+#[derive(Args, Debug, Clone)]
+pub struct ServerArgs {
+    /// Data directory of the running server (holds server.json).
+    #[arg(long)]
+    data_dir: Option<PathBuf>,
+    /// Config file of a running `amtd serve` (its data_dir holds server.json).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// API base URL (http://host:port), instead of server.json.
+    #[arg(long)]
+    server: Option<String>,
+    /// API bearer token, instead of the token file named by server.json.
+    #[arg(long)]
+    token: Option<String>,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `amtd devices`.
+#[derive(Args, Debug)]
+pub struct DevicesArgs {
+    #[command(flatten)]
+    server: ServerArgs,
+}
+
+/// What to do with one device.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceAction {
+    /// Print the device's admin password (audited by the server).
+    RevealPassword,
+}
+
+/// `amtd device <uuid> [reveal-password]`.
+#[derive(Args, Debug)]
+pub struct DeviceArgs {
+    /// The device's UUID.
+    uuid: String,
+    /// Action; without one, the device and its provisioning timeline are shown.
+    #[arg(value_enum)]
+    action: Option<DeviceAction>,
+    #[command(flatten)]
+    server: ServerArgs,
+}
+
+/// Runs `amtd devices`.
+pub fn devices(args: DevicesArgs) -> Result<()> {
+    let api = Api::find(&args.server)?;
+    let list = api.call("GET", "/api/v1/devices")?;
+    if args.server.json {
+        println!("{}", serde_json::to_string_pretty(&list)?);
+        return Ok(());
+    }
+    let rows = list.as_array().cloned().unwrap_or_default();
+    println!("{:<38} {:<13} {:<32} address", "uuid", "state", "fqdn");
+    for d in &rows {
+        println!(
+            "{:<38} {:<13} {:<32} {}",
+            text(&d["uuid"]),
+            text(&d["state"]),
+            text(&d["fqdn"]),
+            text(&d["address"])
+        );
+    }
+    println!("{} device(s)", rows.len());
+    Ok(())
+}
+
+/// Runs `amtd device <uuid> [action]`.
+pub fn device(args: DeviceArgs) -> Result<()> {
+    let api = Api::find(&args.server)?;
+    let uuid = args.uuid.to_ascii_lowercase();
+    if uuid.len() != 36 || !uuid.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+        bail!("not a device UUID: {:?}", args.uuid);
+    }
+    match args.action {
+        Some(DeviceAction::RevealPassword) => {
+            let v = api.call("POST", &format!("/api/v1/devices/{uuid}/reveal-password"))?;
+            if args.server.json {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                println!("{}", text(&v["admin_password"]));
+            }
+        }
+        None => {
+            let v = api.call("GET", &format!("/api/v1/devices/{uuid}"))?;
+            if args.server.json {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+                return Ok(());
+            }
+            for k in ["uuid", "state", "fqdn", "address", "profile"] {
+                println!("{k:<9} {}", text(&v[k]));
+            }
+            println!("\nruns:");
+            for r in v["runs"].as_array().into_iter().flatten() {
+                println!(
+                    "  {}  {}  {}",
+                    text(&r["run_id"]),
+                    text(&r["outcome"]),
+                    text(&r["reason"])
+                );
+            }
+            println!("\ntimeline:");
+            for t in v["timeline"].as_array().into_iter().flatten() {
+                println!(
+                    "  {:>12}  {:<28} {}",
+                    text(&t["at"]),
+                    text(&t["phase"]),
+                    text(&t["reason"])
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn text(v: &Value) -> String {
+    match v {
+        Value::Null => "-".into(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// A located API: base address and token.
+struct Api {
+    host: String,
+    token: String,
+}
+
+impl Api {
+    fn find(args: &ServerArgs) -> Result<Self> {
+        let (url, token) = match (&args.server, &args.token) {
+            (Some(url), Some(token)) => (url.clone(), token.clone()),
+            _ => {
+                let dir = data_dir(args)?;
+                let d = discovery::read_discovery(&dir)?;
+                let token = match &args.token {
+                    Some(t) => t.clone(),
+                    None => discovery::read_token(&d.token_file)?.expose().to_owned(),
+                };
+                (args.server.clone().unwrap_or(d.api), token)
+            }
+        };
+        let Some(rest) = url.strip_prefix("http://") else {
+            bail!("the API URL must be http://host:port, not {url:?}");
+        };
+        Ok(Self {
+            host: rest.trim_end_matches('/').to_owned(),
+            token,
+        })
+    }
+
+    /// One request; the JSON answer, or the server's error message.
+    fn call(&self, method: &str, path: &str) -> Result<Value> {
+        let addr = self
+            .host
+            .to_socket_addrs()
+            .with_context(|| format!("resolving {}", self.host))?
+            .next()
+            .with_context(|| format!("no address for {}", self.host))?;
+        let mut s =
+            TcpStream::connect_timeout(&addr, Duration::from_secs(5)).with_context(|| {
+                format!(
+                    "connecting to the API at {addr} (is the server still running? a server \
+                     that was killed leaves a stale server.json)"
+                )
+            })?;
+        s.set_read_timeout(Some(Duration::from_secs(30)))?;
+        s.set_write_timeout(Some(Duration::from_secs(30)))?;
+        write!(
+            s,
+            "{method} {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\n\
+             Accept: application/json\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            self.host, self.token
+        )?;
+        let mut raw = Vec::new();
+        s.take(MAX_RESPONSE).read_to_end(&mut raw)?;
+        let (status, body) = parse_response(&raw)?;
+        let value: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+        if !(200..300).contains(&status) {
+            let msg = value["error"].as_str().unwrap_or("no details");
+            bail!("the server answered {status}: {msg}");
+        }
+        Ok(value)
+    }
+}
+
+fn data_dir(args: &ServerArgs) -> Result<PathBuf> {
+    if let Some(d) = &args.data_dir {
+        return Ok(d.clone());
+    }
+    let mut candidates = vec![PathBuf::from("./amtd-lab")];
+    let config = args
+        .config
+        .clone()
+        .or_else(|| Some(PathBuf::from("amtd.toml")).filter(|p| p.exists()));
+    if let Some(path) = config {
+        let c = crate::config::Config::load(&path)?;
+        candidates.push(c.server.data_dir);
+    }
+    candidates.push(PathBuf::from(crate::config::DEFAULT_DATA_DIR));
+    Ok(candidates
+        .iter()
+        .find(|d| d.join(discovery::DISCOVERY_FILE).exists())
+        .cloned()
+        .unwrap_or_else(|| candidates[0].clone()))
+}
+
+/// Splits an HTTP/1.1 response into status and (de-chunked) body.
+fn parse_response(raw: &[u8]) -> Result<(u16, Vec<u8>)> {
+    let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
+        bail!("the API's answer has no complete header");
+    };
+    let head = String::from_utf8_lossy(&raw[..end]);
+    let mut lines = head.split("\r\n");
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|c| c.parse::<u16>().ok())
+        .context("the API's answer has no status line")?;
+    let chunked = lines.any(|l| {
+        let l = l.to_ascii_lowercase();
+        l.starts_with("transfer-encoding:") && l.contains("chunked")
+    });
+    let body = &raw[end + 4..];
+    Ok((
+        status,
+        if chunked {
+            dechunk(body)?
+        } else {
+            body.to_vec()
+        },
+    ))
+}
+
+fn dechunk(mut body: &[u8]) -> Result<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let Some(eol) = body.windows(2).position(|w| w == b"\r\n") else {
+            bail!("truncated chunked body");
+        };
+        let size_text = String::from_utf8_lossy(&body[..eol]);
+        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("").trim(), 16)
+            .context("bad chunk size")?;
+        body = &body[eol + 2..];
+        if size == 0 {
+            return Ok(out);
+        }
+        if body.len() < size + 2 {
+            bail!("truncated chunked body");
+        }
+        out.extend_from_slice(&body[..size]);
+        body = &body[size + 2..];
+    }
+}

@@ -1,0 +1,285 @@
+//! `amtd serve --config amtd.toml`: the provisioning server on a configuration file.
+//!
+//! It opens the store named by the config (SQLite path or PostgreSQL URL), the embedded CA
+//! (which must exist: `amtd serve` never creates a CA silently, it refuses and names the
+//! `amtd ca init` command to run — a CA is a long-lived trust anchor an operator should create
+//! on purpose; only `amtd lab` creates its own), the provisioning certificates (from the config,
+//! PKCS#12 or PEM, plus those imported into the CA store), starts the hello listener and the
+//! REST API, and writes `<data_dir>/server.json` so the CLI finds it.
+//!
+//! FQDN discovery follows `[fqdn] strategies` (see `server::fqdn`): the operator mapping,
+//! reverse DNS through the system resolver (only when `reverse-dns` is listed) with forward
+//! confirmation, and the device's own settings, which the provisioning machine compares with
+//! the chosen name at connect-back; conflicts are recorded.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::{Duration, SystemTime};
+
+use amt_pki::ProvisioningCert;
+use amtd_core::fqdn::Strategy;
+use amtd_infra::hello_listener::{HelloEvent, HelloListener};
+use amtd_infra::pki_store::{Kek, PkiStore};
+use amtd_infra::store::Store;
+use anyhow::{bail, Context, Result};
+use clap::Args;
+
+use crate::config::{CaConfig, Config, FqdnStrategy, ProvisioningCertificateSource, StoreConfig};
+use crate::server::discovery::{self, AuditLog};
+use crate::server::{api, FqdnPolicy, MappedDevice, ServerCore, ServerParts};
+
+/// `amtd serve` options.
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// The configuration file (TOML; see examples/amtd.toml).
+    #[arg(long)]
+    config: PathBuf,
+    /// Devices provisioned at the same time.
+    #[arg(long, default_value_t = 16)]
+    concurrency: usize,
+}
+
+/// Runs the server until Ctrl-C or SIGTERM.
+pub fn run(args: ServeArgs) -> Result<()> {
+    let config = Config::load(&args.config)?;
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(serve(config, args.concurrency))
+}
+
+async fn serve(config: Config, concurrency: usize) -> Result<()> {
+    let data_dir = config.server.data_dir.clone();
+    std::fs::create_dir_all(&data_dir)
+        .with_context(|| format!("creating the data directory {}", data_dir.display()))?;
+
+    let CaConfig::Embedded {
+        dir: ca_dir,
+        kek_file,
+        ..
+    } = &config.ca;
+    if !ca_dir.exists() {
+        bail!(
+            "no CA store at {dir}: amtd serve does not create a CA by itself. Create it once \
+             with\n  amtd ca init --store {dir} --kek {kek} --create-kek --crl-url \
+             http://<this server>:<api port>/crl\n(or point [ca] dir/kek_file at an existing one)",
+            dir = ca_dir.display(),
+            kek = kek_file.display()
+        );
+    }
+    let mut pki = PkiStore::open(ca_dir, kek_file)
+        .with_context(|| format!("opening the CA store {}", ca_dir.display()))?;
+    pki.refresh_crls_if_due(SystemTime::now())
+        .context("publishing the CRLs")?;
+    let kek = Kek::from_file(kek_file)?;
+    let store = Store::open(&store_url(&config.store)?, kek)
+        .await
+        .context("opening the store")?;
+
+    let certs = provisioning_certs(&config, &pki)?;
+    if certs.is_empty() {
+        eprintln!(
+            "amtd serve: no provisioning certificate configured or imported; devices will be \
+             refused until one is added ([[provisioning_certificate]] or `amtd ca \
+             import-provisioning`)"
+        );
+    }
+    for p in &config.profiles {
+        let summary = serde_json::json!({
+            "name": p.name,
+            "tls": format!("{:?}", p.tls),
+            "accept_non_secure": p.accept_non_secure,
+            "user_consent": format!("{:?}", p.user_consent),
+            "redirection": { "sol": p.redirection.sol, "ider": p.redirection.ider,
+                             "kvm": p.redirection.kvm },
+            "clock_sync": p.clock_sync,
+            "digest_users": p.digest_users.iter().map(|u| u.name.clone()).collect::<Vec<_>>(),
+            "source": "config",
+        });
+        store
+            .put_profile(&p.name, &summary)
+            .await
+            .context("storing the profiles")?;
+    }
+    let profile = config
+        .profiles
+        .first()
+        .map(|p| p.name.clone())
+        .unwrap_or_else(|| crate::config::DEFAULT_PROFILE.to_owned());
+
+    let fqdn = fqdn_policy(&config);
+    let core = ServerCore::new(ServerParts {
+        store,
+        pki,
+        provisioning_certs: certs,
+        profile,
+        fqdn,
+        concurrency,
+    });
+
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<HelloEvent>(4096);
+    let hello_bind = config.server.hello.bind;
+    let listener = HelloListener::bind(config.server.hello.clone(), tx)
+        .await
+        .with_context(|| format!("binding the hello listener on {hello_bind}"))?;
+    let hello_addr = listener.local_addr()?;
+    let hello_handle = listener.spawn()?;
+
+    let api_bind = config.server.api_bind;
+    if !api_bind.ip().is_loopback() {
+        eprintln!(
+            "amtd serve: the API on {api_bind} is plain HTTP beyond loopback; put a TLS proxy in \
+             front of it"
+        );
+    }
+    let api_listener = tokio::net::TcpListener::bind(api_bind)
+        .await
+        .with_context(|| format!("binding the API on {api_bind}"))?;
+    let api_addr = api_listener.local_addr()?;
+    let token = discovery::load_or_create_token(&data_dir)?;
+    let router = api::router(core.clone(), token, AuditLog::new(&data_dir));
+    let api_task = tokio::spawn(api::serve(api_listener, router));
+    discovery::write_discovery(&data_dir, api_addr)?;
+    println!(
+        "amtd serve: hello listener on {hello_addr}, API on http://{api_addr}, data in {}",
+        data_dir.display()
+    );
+
+    let mut crl_timer = tokio::time::interval(Duration::from_secs(3600));
+    loop {
+        tokio::select! {
+            e = rx.recv() => match e {
+                Some(event) => core.handle_hello(event).await,
+                None => break,
+            },
+            _ = crl_timer.tick() => core.refresh_crls(),
+            _ = shutdown_signal() => break,
+        }
+    }
+    discovery::remove_discovery(&data_dir);
+    api_task.abort();
+    hello_handle.shutdown().await;
+    core.store().close().await;
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {},
+                _ = term.recv() => {},
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+/// The store URL, with the PostgreSQL password (from its environment variable) filled in.
+fn store_url(config: &StoreConfig) -> Result<String> {
+    match config {
+        StoreConfig::Sqlite { path } => {
+            if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+                std::fs::create_dir_all(parent)
+                    .with_context(|| format!("creating {}", parent.display()))?;
+            }
+            Ok(format!("sqlite://{}", path.display()))
+        }
+        StoreConfig::Postgres { url, password_env } => {
+            let Some(env) = password_env else {
+                return Ok(url.clone());
+            };
+            let password = env.read()?;
+            let Some((scheme, rest)) = url.split_once("://") else {
+                bail!("[store] url {url:?} has no scheme");
+            };
+            let Some((user, host)) = rest.split_once('@') else {
+                bail!("[store] url needs a user (postgres://USER@HOST/DB) to use password_env");
+            };
+            Ok(format!(
+                "{scheme}://{user}:{}@{host}",
+                percent_encode(password.expose())
+            ))
+        }
+    }
+}
+
+fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+/// Provisioning certificates from the config (passwords from their environment variables),
+/// then those imported into the CA store.
+fn provisioning_certs(config: &Config, pki: &PkiStore) -> Result<Vec<ProvisioningCert>> {
+    let now = SystemTime::now();
+    let mut out = Vec::new();
+    for c in &config.provisioning_certificates {
+        let cert = match &c.source {
+            ProvisioningCertificateSource::Pkcs12 { path, password_env } => {
+                let data = std::fs::read(path)
+                    .with_context(|| format!("reading provisioning certificate {}", c.name))?;
+                let password = password_env.read()?;
+                ProvisioningCert::from_pfx(&data, password.expose(), now)
+            }
+            ProvisioningCertificateSource::Pem { chain, key } => {
+                let chain = std::fs::read_to_string(chain)
+                    .with_context(|| format!("reading provisioning certificate {}", c.name))?;
+                let key = std::fs::read_to_string(key)
+                    .with_context(|| format!("reading the key of {}", c.name))?;
+                ProvisioningCert::from_pem(&chain, &key, now)
+            }
+        }
+        .with_context(|| format!("loading provisioning certificate {}", c.name))?;
+        out.push(cert);
+    }
+    out.extend(
+        pki.provisioning_certs(now)
+            .context("reading the CA store's provisioning certificates")?
+            .into_iter()
+            .map(|(_, c)| c),
+    );
+    Ok(out)
+}
+
+fn fqdn_policy(config: &Config) -> FqdnPolicy {
+    let mut mapping = HashMap::new();
+    let mut order = Vec::new();
+    for s in &config.fqdn.strategies {
+        match s {
+            FqdnStrategy::OperatorMapping => {
+                order.push(Strategy::OperatorMapping);
+                for (uuid, fqdn) in &config.fqdn.mapping {
+                    mapping.insert(
+                        uuid.to_string().to_ascii_lowercase(),
+                        MappedDevice {
+                            fqdn: fqdn.clone(),
+                            address: None,
+                        },
+                    );
+                }
+            }
+            FqdnStrategy::ReverseDns => {
+                order.push(Strategy::ReverseDns);
+                if let Some(r) = config.dns.resolver {
+                    eprintln!(
+                        "amtd serve: reverse DNS asks the system resolver; [dns] resolver {r} is \
+                         not used for it yet"
+                    );
+                }
+            }
+            FqdnStrategy::DeviceSettings => order.push(Strategy::DeviceSettings),
+        }
+    }
+    FqdnPolicy { order, mapping }
+}

@@ -1,0 +1,302 @@
+//! The REST API (JSON, versioned under `/api/v1`, bearer-token auth) and the CRL distribution
+//! point (`/crl/issuing.crl`, `/crl/root.crl`, no auth: devices and consoles fetch it).
+//!
+//! Routes: `GET /api/v1/devices`, `GET /api/v1/devices/{uuid}` (with the provisioning runs and
+//! timeline), `POST /api/v1/devices/{uuid}/reveal-password` (audited in `audit.jsonl`),
+//! `GET /api/v1/hellos?device=&limit=`, `GET /api/v1/profiles`. Only this module maps errors to
+//! HTTP statuses.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use amt_pki::CaRole;
+use amt_wsman::secret::SecretString;
+use amtd_infra::store::{Device, DeviceFilter, HelloFilter, SecretKind};
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use subtle::ConstantTimeEq as _;
+
+use super::discovery::AuditLog;
+use super::ServerCore;
+
+/// What the handlers share.
+#[derive(Clone)]
+struct ApiState {
+    core: Arc<ServerCore>,
+    token: Arc<SecretString>,
+    audit: AuditLog,
+}
+
+/// An error answer: status and a message in plain words (`{"error": "..."}`).
+struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({ "error": self.1 }))).into_response()
+    }
+}
+
+fn internal(e: impl std::fmt::Display) -> ApiError {
+    tracing::error!(error = %e, "API request failed");
+    ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+}
+
+fn authorize(state: &ApiState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    let expected = state.token.expose().as_bytes();
+    if presented.is_empty() || !bool::from(presented.as_bytes().ct_eq(expected)) {
+        return Err(ApiError(
+            StatusCode::UNAUTHORIZED,
+            "missing or wrong bearer token".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn unix(t: SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}
+
+fn device_json(d: &Device) -> Value {
+    json!({
+        "uuid": d.uuid,
+        "fqdn": d.fqdn,
+        "address": d.address,
+        "state": d.state,
+        "profile": d.profile,
+        "firmware_version": d.firmware_version,
+        "created_at": unix(d.created_at),
+        "updated_at": unix(d.updated_at),
+    })
+}
+
+/// Checks a path UUID (canonical 8-4-4-4-12 hex) and lowercases it.
+fn uuid_param(raw: &str) -> Result<String, ApiError> {
+    let ok = raw.len() == 36
+        && raw.char_indices().all(|(i, c)| {
+            if matches!(i, 8 | 13 | 18 | 23) {
+                c == '-'
+            } else {
+                c.is_ascii_hexdigit()
+            }
+        });
+    if !ok {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            format!("not a device UUID: {raw:?}"),
+        ));
+    }
+    Ok(raw.to_ascii_lowercase())
+}
+
+/// The router: API and CRL distribution point.
+pub fn router(core: Arc<ServerCore>, token: SecretString, audit: AuditLog) -> Router {
+    let state = ApiState {
+        core,
+        token: Arc::new(token),
+        audit,
+    };
+    Router::new()
+        .route("/api/v1/devices", get(list_devices))
+        .route("/api/v1/devices/{uuid}", get(show_device))
+        .route(
+            "/api/v1/devices/{uuid}/reveal-password",
+            post(reveal_password),
+        )
+        .route("/api/v1/hellos", get(list_hellos))
+        .route("/api/v1/profiles", get(list_profiles))
+        .route("/crl/{file}", get(crl))
+        .with_state(state)
+}
+
+/// Serves the router on an already bound listener until the task is dropped.
+pub async fn serve(listener: tokio::net::TcpListener, router: Router) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .await
+}
+
+async fn list_devices(
+    State(s): State<ApiState>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    authorize(&s, &headers)?;
+    let mut out = Vec::new();
+    let mut filter = DeviceFilter::default();
+    loop {
+        let page = s
+            .core
+            .store()
+            .list_devices(&filter)
+            .await
+            .map_err(internal)?;
+        let full = page.len() as u32 >= filter.limit;
+        out.extend(page.iter().map(device_json));
+        match page.last() {
+            Some(last) if full => filter.after = Some(last.uuid.clone()),
+            _ => break,
+        }
+    }
+    Ok(Json(Value::Array(out)))
+}
+
+async fn show_device(
+    State(s): State<ApiState>,
+    headers: HeaderMap,
+    Path(uuid): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    authorize(&s, &headers)?;
+    let uuid = uuid_param(&uuid)?;
+    let store = s.core.store();
+    let Some(d) = store.get_device(&uuid).await.map_err(internal)? else {
+        return Err(ApiError(StatusCode::NOT_FOUND, format!("no device {uuid}")));
+    };
+    let runs: Vec<Value> = store
+        .runs(&uuid)
+        .await
+        .map_err(internal)?
+        .iter()
+        .map(|r| {
+            json!({
+                "run_id": r.run_id.0,
+                "started_at": unix(r.started_at),
+                "finished_at": r.finished_at.map(unix),
+                "outcome": r.outcome,
+                "reason": r.reason,
+            })
+        })
+        .collect();
+    let timeline: Vec<Value> = store
+        .timeline(&uuid)
+        .await
+        .map_err(internal)?
+        .iter()
+        .map(|t| {
+            json!({
+                "run_id": t.run_id.0,
+                "seq": t.seq,
+                "phase": t.phase,
+                "reason": t.reason,
+                "at": unix(t.at),
+            })
+        })
+        .collect();
+    let mut v = device_json(&d);
+    v["runs"] = Value::Array(runs);
+    v["timeline"] = Value::Array(timeline);
+    Ok(Json(v))
+}
+
+async fn reveal_password(
+    State(s): State<ApiState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(uuid): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    authorize(&s, &headers)?;
+    let uuid = uuid_param(&uuid)?;
+    let secret = s
+        .core
+        .store()
+        .get_secret(&uuid, SecretKind::Admin)
+        .await
+        .map_err(internal)?;
+    let Some(secret) = secret else {
+        return Err(ApiError(
+            StatusCode::NOT_FOUND,
+            format!("no admin password stored for device {uuid}"),
+        ));
+    };
+    // The audit record is written before the password leaves: no record, no password.
+    s.audit
+        .record("reveal-password", &uuid, &peer.to_string())
+        .map_err(internal)?;
+    tracing::info!(device.uuid = %uuid, peer = %peer, "admin password revealed (audited)");
+    Ok(Json(
+        json!({ "uuid": uuid, "admin_password": secret.expose() }),
+    ))
+}
+
+/// `GET /api/v1/hellos` query.
+#[derive(Debug, Deserialize)]
+struct HelloQuery {
+    device: Option<String>,
+    limit: Option<u32>,
+}
+
+async fn list_hellos(
+    State(s): State<ApiState>,
+    headers: HeaderMap,
+    Query(q): Query<HelloQuery>,
+) -> Result<Json<Value>, ApiError> {
+    authorize(&s, &headers)?;
+    let device_uuid = q.device.as_deref().map(uuid_param).transpose()?;
+    let filter = HelloFilter {
+        device_uuid,
+        limit: q.limit.unwrap_or(100).min(DeviceFilter::MAX_LIMIT),
+    };
+    let hellos = s.core.store().hellos(&filter).await.map_err(internal)?;
+    Ok(Json(Value::Array(
+        hellos
+            .iter()
+            .map(|h| {
+                json!({
+                    "id": h.id,
+                    "uuid": h.device_uuid,
+                    "source": h.source,
+                    "received_at": unix(h.received_at),
+                    "retry_count": h.retry_count,
+                    "hashes": h.hashes,
+                    "outcome": h.outcome,
+                })
+            })
+            .collect(),
+    )))
+}
+
+async fn list_profiles(
+    State(s): State<ApiState>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    authorize(&s, &headers)?;
+    let store = s.core.store();
+    let mut out = Vec::new();
+    for name in store.list_profiles().await.map_err(internal)? {
+        let body: Option<Value> = store.get_profile(&name).await.map_err(internal)?;
+        out.push(json!({ "name": name, "profile": body }));
+    }
+    Ok(Json(Value::Array(out)))
+}
+
+async fn crl(State(s): State<ApiState>, Path(file): Path<String>) -> Response {
+    let role = match file.as_str() {
+        "issuing.crl" => CaRole::Issuing,
+        "root.crl" => CaRole::Root,
+        _ => return ApiError(StatusCode::NOT_FOUND, "no such CRL".into()).into_response(),
+    };
+    let Some(path) = s.core.crl_path(role) else {
+        return ApiError(StatusCode::NOT_FOUND, "no such CRL".into()).into_response();
+    };
+    match std::fs::read(path) {
+        Ok(der) => ([(header::CONTENT_TYPE, "application/pkix-crl")], der).into_response(),
+        Err(e) => ApiError(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("the CRL is not published yet: {e}"),
+        )
+        .into_response(),
+    }
+}

@@ -1,0 +1,348 @@
+//! The provisioning server core shared by `amtd lab` and `amtd serve`: hello events in,
+//! provisioning runs out (amtd-core's machine driven by `amtd_infra::provision_runner`), with
+//! bounded concurrency, the store and CA hooks, and per-device status.
+//!
+//! What differs between the two commands stays with them: where the CA, the provisioning
+//! certificates and the FQDN mapping come from, and whether an emulated fleet runs. This module
+//! never creates a CA or binds a socket; [`api`] serves the REST API over a listener the caller
+//! binds.
+
+pub mod api;
+pub mod discovery;
+pub mod fqdn;
+mod hooks;
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use amt_pki::{CaRole, CertHash, ProvisioningCert};
+use amtd_core::provisioning::{random_bytes_needed, Outcome, Start};
+use amtd_core::{DeviceRecord, Fqdn, Provisioning, ProvisioningProfile};
+use amtd_infra::hello_listener::{HelloEvent, HelloOutcome};
+use amtd_infra::pki_store::PkiStore;
+use amtd_infra::provision_runner::{run_provisioning, Target};
+use amtd_infra::store::{DeviceUpsert, NewHello, Store};
+use anyhow::{Context, Result};
+
+pub use fqdn::{FqdnPolicy, MappedDevice};
+use hooks::ServerHooks;
+
+/// Where one device is, as the running server sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeviceStatus {
+    /// Expected (the lab started it) but no hello yet.
+    Waiting,
+    /// A provisioning run is queued or under way.
+    Provisioning,
+    /// Provisioned and verified.
+    Provisioned,
+    /// The last run failed, with the reason in plain words.
+    Failed(String),
+}
+
+/// What a [`ServerCore`] is built from.
+pub struct ServerParts {
+    /// The store (devices, hellos, timelines, secrets).
+    pub store: Store,
+    /// The embedded CA.
+    pub pki: PkiStore,
+    /// Provisioning certificates offered to devices (the machine picks the one that fits).
+    pub provisioning_certs: Vec<ProvisioningCert>,
+    /// Name of the management profile devices are provisioned with.
+    pub profile: String,
+    /// FQDN discovery.
+    pub fqdn: FqdnPolicy,
+    /// Devices provisioned at the same time.
+    pub concurrency: usize,
+}
+
+/// The running server's state, shared by the hello loop, provisioning tasks and the API.
+pub struct ServerCore {
+    store: Store,
+    pki: Mutex<PkiStore>,
+    prov: Vec<ProvisioningCert>,
+    profile: String,
+    fqdn: FqdnPolicy,
+    crl_paths: [(CaRole, PathBuf); 2],
+    status: Mutex<HashMap<String, DeviceStatus>>,
+    /// Seconds each finished provisioning run took (hello accepted → verified).
+    durations: Mutex<Vec<f64>>,
+    limit: Arc<tokio::sync::Semaphore>,
+}
+
+impl ServerCore {
+    /// Builds the core.
+    pub fn new(parts: ServerParts) -> Arc<Self> {
+        let crl_paths = [
+            (CaRole::Issuing, parts.pki.crl_path(CaRole::Issuing)),
+            (CaRole::Root, parts.pki.crl_path(CaRole::Root)),
+        ];
+        Arc::new(Self {
+            store: parts.store,
+            pki: Mutex::new(parts.pki),
+            prov: parts.provisioning_certs,
+            profile: parts.profile,
+            fqdn: parts.fqdn,
+            crl_paths,
+            status: Mutex::new(HashMap::new()),
+            durations: Mutex::new(Vec::new()),
+            limit: Arc::new(tokio::sync::Semaphore::new(parts.concurrency.max(1))),
+        })
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Path of a CA's current CRL file.
+    pub fn crl_path(&self, role: CaRole) -> Option<&PathBuf> {
+        self.crl_paths
+            .iter()
+            .find(|(r, _)| *r == role)
+            .map(|(_, p)| p)
+    }
+
+    /// Re-publishes the CA's CRLs when less than half their validity is left.
+    pub fn refresh_crls(&self) {
+        if let Ok(mut pki) = self.pki.lock() {
+            if let Err(e) = pki.refresh_crls_if_due(SystemTime::now()) {
+                tracing::error!(error = %e, "could not publish the CRLs");
+            }
+        }
+    }
+
+    fn status_map(&self) -> std::sync::MutexGuard<'_, HashMap<String, DeviceStatus>> {
+        self.status.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Marks devices as expected (the lab's fleet); those the store already has provisioned
+    /// count as provisioned (their state survives in the data directory).
+    pub async fn expect<'a>(&self, uuids: impl IntoIterator<Item = &'a String>) {
+        for uuid in uuids {
+            let provisioned = matches!(
+                self.store.get_device(uuid).await,
+                Ok(Some(d)) if d.state == "provisioned"
+            );
+            let s = if provisioned {
+                DeviceStatus::Provisioned
+            } else {
+                DeviceStatus::Waiting
+            };
+            self.status_map().insert(uuid.clone(), s);
+        }
+    }
+
+    /// (provisioned, failed, known) devices.
+    pub fn counts(&self) -> (usize, usize, usize) {
+        let status = self.status_map();
+        let done = status
+            .values()
+            .filter(|s| **s == DeviceStatus::Provisioned)
+            .count();
+        let failed = status
+            .values()
+            .filter(|s| matches!(s, DeviceStatus::Failed(_)))
+            .count();
+        (done, failed, status.len())
+    }
+
+    /// Prints the summary table and throughput figures.
+    pub fn print_summary(&self, elapsed: Duration) {
+        let status = self.status_map().clone();
+        let mut rows: Vec<_> = status.iter().collect();
+        rows.sort_by(|a, b| a.0.cmp(b.0));
+        println!("\n{:<38} state", "device");
+        for (uuid, s) in rows {
+            let s = match s {
+                DeviceStatus::Waiting => "waiting for hello".to_owned(),
+                DeviceStatus::Provisioning => "provisioning".to_owned(),
+                DeviceStatus::Provisioned => "provisioned".to_owned(),
+                DeviceStatus::Failed(r) => format!("failed: {r}"),
+            };
+            println!("{uuid:<38} {s}");
+        }
+        let mut d = self
+            .durations
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        d.sort_by(f64::total_cmp);
+        let pct = |p: f64| {
+            d.get(((d.len() as f64 - 1.0) * p).round() as usize)
+                .copied()
+        };
+        let done = status
+            .values()
+            .filter(|s| **s == DeviceStatus::Provisioned)
+            .count();
+        println!(
+            "\n{done} of {} devices provisioned in {:.2} s ({:.1} devices/s); per device p50 {:.2} s, p95 {:.2} s",
+            status.len(),
+            elapsed.as_secs_f64(),
+            done as f64 / elapsed.as_secs_f64().max(1e-9),
+            pct(0.5).unwrap_or_default(),
+            pct(0.95).unwrap_or_default(),
+        );
+    }
+
+    /// Handles one hello event: records it, finds the FQDN and, when the device needs it,
+    /// spawns a provisioning run (at most `concurrency` at once).
+    pub async fn handle_hello(self: &Arc<Self>, event: HelloEvent) {
+        let HelloOutcome::Accepted(hello) = &event.outcome else {
+            return;
+        };
+        let uuid = hello.uuid.to_string().to_ascii_lowercase();
+        let source = event.source.ip();
+        let decision = self.decide(&uuid, source).await;
+        let hashes: Vec<String> = hello.hashes().iter().map(|h| h.to_string()).collect();
+        let outcome = match &decision {
+            Ok(r) if r.notes.is_empty() => "accepted".to_owned(),
+            Ok(r) => {
+                tracing::warn!(device.uuid = %uuid, notes = %r.notes.join("; "), "FQDN discovery");
+                format!("accepted; {}", r.notes.join("; "))
+            }
+            Err(reason) => format!("ignored: {reason}"),
+        };
+        if let Err(e) = self
+            .store
+            .record_hello(&NewHello {
+                device_uuid: uuid.clone(),
+                source: event.source.to_string(),
+                received_at: event.time,
+                retry_count: hello.retry_count,
+                hashes: hashes.join(","),
+                outcome: Some(outcome),
+            })
+            .await
+        {
+            tracing::error!(error = %e, device.uuid = %uuid, "could not record a hello");
+        }
+        let Ok(fqdn::Resolved { fqdn, .. }) = decision else {
+            return;
+        };
+        let root_hashes = hello
+            .hashes()
+            .iter()
+            .filter_map(|h| CertHash::from_hex(&h.to_string()).ok())
+            .collect();
+        let core = self.clone();
+        let admin_set = hello.admin_credentials_set;
+        tokio::spawn(async move {
+            let Ok(_permit) = core.limit.clone().acquire_owned().await else {
+                return;
+            };
+            let begun = Instant::now();
+            let result = core
+                .provision(&uuid, source, &fqdn, root_hashes, admin_set)
+                .await;
+            core.durations
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(begun.elapsed().as_secs_f64());
+            let status = match result {
+                Ok(Outcome::Provisioned(_)) => DeviceStatus::Provisioned,
+                Ok(Outcome::Failed(f)) => DeviceStatus::Failed(f.reason),
+                Err(e) => DeviceStatus::Failed(format!("{e:#}")),
+            };
+            let mut up = DeviceUpsert::new(uuid.clone());
+            up.state = Some(
+                match &status {
+                    DeviceStatus::Provisioned => "provisioned",
+                    _ => "failed",
+                }
+                .into(),
+            );
+            if let Err(e) = core.store.upsert_device(&up).await {
+                tracing::error!(error = %e, device.uuid = %uuid, "could not store the outcome");
+            }
+            core.status_map().insert(uuid, status);
+        });
+    }
+
+    /// Whether to provision: the FQDN, or why not. Claims the device (status Provisioning).
+    async fn decide(&self, uuid: &str, source: IpAddr) -> Result<fqdn::Resolved, String> {
+        let fqdn = self.fqdn.resolve(uuid, source).await?;
+        let known = self.status_map().get(uuid).cloned();
+        if known.is_none() {
+            if let Ok(Some(d)) = self.store.get_device(uuid).await {
+                if d.state == "provisioned" {
+                    tracing::warn!(device.uuid = %uuid, peer = %source,
+                        "hello from a device already provisioned: not re-provisioned");
+                    self.status_map()
+                        .insert(uuid.to_owned(), DeviceStatus::Provisioned);
+                    return Err("the device is already provisioned (re-hello alert)".into());
+                }
+            }
+        }
+        let mut status = self.status_map();
+        match status.get(uuid) {
+            None | Some(DeviceStatus::Waiting) | Some(DeviceStatus::Failed(_)) => {
+                status.insert(uuid.to_owned(), DeviceStatus::Provisioning);
+                Ok(fqdn)
+            }
+            Some(DeviceStatus::Provisioning) => Err("a provisioning run is under way".into()),
+            Some(DeviceStatus::Provisioned) => {
+                Err("the device is already provisioned (re-hello alert)".into())
+            }
+        }
+    }
+
+    async fn provision(
+        self: &Arc<Self>,
+        uuid: &str,
+        ip: IpAddr,
+        fqdn: &str,
+        root_hashes: Vec<CertHash>,
+        admin_credentials_set: bool,
+    ) -> Result<Outcome> {
+        let mut up = DeviceUpsert::new(uuid.to_owned());
+        up.fqdn = Some(fqdn.to_owned());
+        up.address = Some(ip.to_string());
+        up.state = Some("provisioning".into());
+        up.profile = Some(self.profile.clone());
+        self.store.upsert_device(&up).await?;
+        let run_id = self.store.start_run(uuid, SystemTime::now()).await?;
+        let device = DeviceRecord {
+            id: uuid.parse().context("device UUID")?,
+            fqdn: Fqdn::new(fqdn).context("device FQDN")?,
+            address: ip.to_string(),
+            root_hashes,
+            admin_credentials_set,
+        };
+        let mut random = vec![0u8; random_bytes_needed()];
+        amt_emulator::net::random_fill(&mut random);
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or_default();
+        let (machine, actions) = Provisioning::begin(Start {
+            device,
+            profile: ProvisioningProfile::new(&self.profile),
+            candidates: &self.prov,
+            now,
+            random: &random,
+        });
+        let mut hooks = ServerHooks::new(self.clone(), uuid, run_id.clone());
+        let target = Target::new(ip.to_string());
+        let outcome = run_provisioning(machine, actions, &self.prov, &target, &mut hooks).await;
+        let (label, reason) = match &outcome {
+            Outcome::Provisioned(done) => {
+                if let Ok(mut pki) = self.pki.lock() {
+                    if let Err(e) = pki.mark_installed(&done.cert_serial) {
+                        tracing::error!(error = %e, "could not mark a certificate installed");
+                    }
+                }
+                ("provisioned", None)
+            }
+            Outcome::Failed(f) => ("failed", Some(f.reason.clone())),
+        };
+        self.store
+            .finish_run(&run_id, label, reason.as_deref(), SystemTime::now())
+            .await?;
+        Ok(outcome)
+    }
+}

@@ -1,0 +1,403 @@
+//! The REST API and the CLI over it, through the binary over real loopback sockets: a running
+//! `amtd lab` is found by `amtd devices` without flags, reveals passwords only with the token,
+//! and serves its CRL; `amtd serve` starts on a minimal config and refuses to run without a CA.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+fn random_octets() -> (u8, u8, u16) {
+    let n = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos()
+        ^ std::process::id().wrapping_mul(2_654_435_761);
+    (
+        100 + (n % 100) as u8,
+        1 + ((n >> 8) % 250) as u8,
+        20_000 + ((n >> 3) % 30_000) as u16,
+    )
+}
+
+/// Kills the background server when the test ends, however it ends.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn amtd(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_amtd"))
+        .current_dir(dir)
+        .env("RUST_BACKTRACE", "0")
+        .args(args)
+        .output()
+        .expect("run amtd")
+}
+
+fn text(out: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
+}
+
+fn spawn(dir: &Path, args: &[&str]) -> Running {
+    Running(
+        Command::new(env!("CARGO_BIN_EXE_amtd"))
+            .current_dir(dir)
+            .env("RUST_BACKTRACE", "0")
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start amtd"),
+    )
+}
+
+/// A raw HTTP GET without credentials: (status, body).
+fn get(api: &str, path: &str) -> (u16, Vec<u8>) {
+    let host = api.strip_prefix("http://").unwrap();
+    let mut s = TcpStream::connect(host).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let end = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&raw[..end]).to_string();
+    assert!(
+        !head.to_ascii_lowercase().contains("chunked"),
+        "unexpected chunked answer: {head}"
+    );
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, raw[end + 4..].to_vec())
+}
+
+fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<String>) -> String {
+    let start = Instant::now();
+    loop {
+        let last = match f() {
+            Some(ok) => return ok,
+            None => start.elapsed(),
+        };
+        assert!(last < timeout, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn api_of(data_dir: &Path) -> String {
+    let d: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(data_dir.join("server.json")).unwrap()).unwrap();
+    d["api"].as_str().unwrap().to_owned()
+}
+
+#[test]
+fn lab_api_lists_provisioned_devices_reveals_passwords_and_serves_the_crl() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, _) = random_octets();
+    let first_ip = format!("127.{a}.{b}.1");
+    let hello = format!("127.{a}.{b}.250:9971");
+    let api_bind = format!("127.{a}.{b}.251:0");
+    let _lab = spawn(
+        dir.path(),
+        &[
+            "lab",
+            "--count",
+            "3",
+            "--first-ip",
+            &first_ip,
+            "--hello-bind",
+            &hello,
+            "--api-bind",
+            &api_bind,
+        ],
+    );
+    // The CLI finds the lab through ./amtd-lab/server.json, without flags.
+    let devices = wait_for("3 provisioned devices", Duration::from_secs(120), || {
+        let out = amtd(dir.path(), &["devices", "--json"]);
+        if !out.status.success() {
+            return None;
+        }
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+        let list = v.as_array()?;
+        let done = list.iter().filter(|d| d["state"] == "provisioned").count();
+        (list.len() == 3 && done == 3).then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    });
+    let list: serde_json::Value = serde_json::from_str(&devices).unwrap();
+    for d in list.as_array().unwrap() {
+        assert!(d["fqdn"].as_str().unwrap().ends_with(".amt.test"), "{d}");
+        assert!(d["address"]
+            .as_str()
+            .unwrap()
+            .starts_with(&format!("127.{a}.{b}.")));
+    }
+    let uuid = list[0]["uuid"].as_str().unwrap().to_owned();
+
+    // The table form and the device's timeline.
+    let out = amtd(dir.path(), &["devices"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains(&uuid), "{}", text(&out));
+    let out = amtd(dir.path(), &["device", &uuid, "--json"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let shown: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let phases: Vec<&str> = shown["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["phase"].as_str().unwrap())
+        .collect();
+    assert_eq!(phases.last(), Some(&"done"), "{shown}");
+
+    // reveal-password prints a password that meets AMT's rules, and the call is audited.
+    let out = amtd(dir.path(), &["device", &uuid, "reveal-password"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let password = String::from_utf8_lossy(&out.stdout).trim_end().to_owned();
+    amt_wsman::password::validate_admin_password(&password)
+        .unwrap_or_else(|e| panic!("{password:?} breaks the AMT rules: {e}"));
+    let audit = std::fs::read_to_string(dir.path().join("amtd-lab/audit.jsonl")).unwrap();
+    assert!(
+        audit.contains(&uuid) && audit.contains("reveal-password"),
+        "{audit}"
+    );
+    assert!(
+        !audit.contains(&password),
+        "the audit log must not hold the password"
+    );
+
+    // Without the token, or with a wrong one, the API answers 401.
+    let api = api_of(&dir.path().join("amtd-lab"));
+    let (status, _) = get(&api, "/api/v1/devices");
+    assert_eq!(status, 401);
+    let (status, _) = get(&api, &format!("/api/v1/devices/{uuid}/reveal-password"));
+    assert!(status == 401 || status == 405, "{status}");
+    let out = amtd(
+        dir.path(),
+        &["device", &uuid, "reveal-password", "--token", "wrong"],
+    );
+    assert!(!out.status.success());
+    assert!(text(&out).contains("401"), "{}", text(&out));
+
+    // The CRL distribution point needs no token and serves a DER CRL openssl accepts.
+    let (status, der) = get(&api, "/crl/issuing.crl");
+    assert_eq!(status, 200);
+    let crl = dir.path().join("issuing.crl");
+    std::fs::write(&crl, der).unwrap();
+    let out = Command::new("openssl")
+        .args(["crl", "-inform", "DER", "-noout", "-issuer", "-in"])
+        .arg(&crl)
+        .output()
+        .expect("run openssl");
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("Issuing CA"), "{}", text(&out));
+    let (status, _) = get(&api, "/crl/root.crl");
+    assert_eq!(status, 200);
+}
+
+#[test]
+fn serve_refuses_without_a_ca_then_answers_an_empty_device_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, port) = random_octets();
+    let ip = format!("127.{a}.{b}.9");
+    std::fs::write(
+        dir.path().join("amtd.toml"),
+        format!(
+            "[server]\napi_bind = \"{ip}:0\"\nhello_bind = \"{ip}\"\nhello_port = {port}\n\
+             [fqdn]\nstrategies = [\"operator-mapping\"]\n"
+        ),
+    )
+    .unwrap();
+
+    // No CA: a clear refusal that names the command to run, and nothing listening.
+    let out = amtd(dir.path(), &["serve", "--config", "amtd.toml"]);
+    assert!(!out.status.success());
+    let msg = text(&out);
+    assert!(
+        msg.contains("no CA store") && msg.contains("amtd ca init"),
+        "{msg}"
+    );
+    assert!(!dir.path().join("amtd-data/server.json").exists());
+
+    let out = amtd(
+        dir.path(),
+        &[
+            "ca",
+            "--store",
+            "amtd-data/ca",
+            "--kek",
+            "amtd-data/ca.kek",
+            "init",
+            "--create-kek",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+
+    let _serve = spawn(dir.path(), &["serve", "--config", "amtd.toml"]);
+    // The CLI finds it through ./amtd.toml's data_dir.
+    let out = wait_for("amtd serve's API", Duration::from_secs(60), || {
+        let out = amtd(dir.path(), &["devices", "--json"]);
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    });
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v, serde_json::json!([]));
+    let data = dir.path().join("amtd-data");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(data.join("api-token"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    let (status, _) = get(&api_of(&data), "/api/v1/devices");
+    assert_eq!(status, 401);
+    // --server and --token take the place of the discovery file.
+    let token = std::fs::read_to_string(data.join("api-token")).unwrap();
+    let out = amtd(
+        dir.path(),
+        &[
+            "devices",
+            "--server",
+            &api_of(&data),
+            "--token",
+            token.trim(),
+            "--json",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+/// SHA-256 of the last certificate in a PEM file (the root in `amtd ca trust-pem`'s order).
+fn root_hash_hex(pem: &str) -> String {
+    use base64::Engine as _;
+    let last = pem
+        .split("-----BEGIN CERTIFICATE-----")
+        .filter(|b| b.contains("-----END CERTIFICATE-----"))
+        .last()
+        .unwrap();
+    let b64: String = last
+        .split("-----END CERTIFICATE-----")
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .unwrap();
+    amt_pki::CertHash::of_der(amt_pki::HashAlgorithm::Sha256, &der).to_hex()
+}
+
+#[test]
+fn serve_provisions_an_emulated_device_named_by_the_operator_mapping() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path();
+    let (a, b, port) = random_octets();
+    let server_ip = format!("127.{a}.{b}.200");
+    let first_ip = format!("127.{a}.{b}.101");
+    let uuid = "8086e000-0000-4000-8000-000000000001";
+    let ca = |args: &[&str]| {
+        let mut all = vec!["ca", "--store", "amtd-data/ca", "--kek", "amtd-data/ca.kek"];
+        all.extend_from_slice(args);
+        let out = Command::new(env!("CARGO_BIN_EXE_amtd"))
+            .current_dir(path)
+            .env("RUST_BACKTRACE", "0")
+            .env("AMTD_PFX_PASSWORD", "pfx-test-password")
+            .args(&all)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out));
+    };
+    std::fs::create_dir(path.join("amtd-data")).unwrap();
+    ca(&["init", "--create-kek"]);
+    ca(&[
+        "issue-provisioning",
+        "--fqdn",
+        "provisioning.amt.test",
+        "--out",
+        "prov.pfx",
+    ]);
+    ca(&["trust-pem", "--out", "trust.pem"]);
+    let root = root_hash_hex(&std::fs::read_to_string(path.join("trust.pem")).unwrap());
+
+    // The provisioning certificate comes from the config (PKCS#12, password from the env).
+    std::fs::write(
+        path.join("amtd.toml"),
+        format!(
+            "[server]\napi_bind = \"{server_ip}:0\"\nhello_bind = \"{server_ip}\"\n\
+             hello_port = {port}\n\
+             [[provisioning_certificate]]\nname = \"test\"\npkcs12 = \"prov.pfx\"\n\
+             pkcs12_password_env = \"AMTD_TEST_PFX_PASSWORD\"\n\
+             [fqdn]\nstrategies = [\"operator-mapping\"]\n\
+             [fqdn.mapping]\n\"{uuid}\" = \"amtdev00001.amt.test\"\n"
+        ),
+    )
+    .unwrap();
+    let _serve = Running(
+        Command::new(env!("CARGO_BIN_EXE_amtd"))
+            .current_dir(path)
+            .env("RUST_BACKTRACE", "0")
+            .env("AMTD_TEST_PFX_PASSWORD", "pfx-test-password")
+            .args(["serve", "--config", "amtd.toml"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    wait_for("amtd serve's API", Duration::from_secs(60), || {
+        amtd(path, &["devices", "--json"])
+            .status
+            .success()
+            .then(String::new)
+    });
+
+    // One emulated device, configured with the server's address and trusting the CA's root.
+    std::fs::write(
+        path.join("fleet.toml"),
+        format!("[defaults]\nextra_root_hashes = [\"{root}\"]\n"),
+    )
+    .unwrap();
+    let port_text = port.to_string();
+    let _sim = spawn(
+        path,
+        &[
+            "sim",
+            "--count",
+            "1",
+            "--first-ip",
+            &first_ip,
+            "--fleet",
+            "fleet.toml",
+            "--provisioning-server",
+            &server_ip,
+            "--hello-port",
+            &port_text,
+            "--state-dir",
+            "sim-state",
+        ],
+    );
+    let shown = wait_for("the device provisioned", Duration::from_secs(120), || {
+        let out = amtd(path, &["device", uuid, "--json"]);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+        (v["state"] == "provisioned").then(|| v.to_string())
+    });
+    let v: serde_json::Value = serde_json::from_str(&shown).unwrap();
+    assert_eq!(v["fqdn"], "amtdev00001.amt.test", "{v}");
+    assert_eq!(v["address"], first_ip.as_str(), "{v}");
+    let out = amtd(path, &["device", uuid, "reveal-password"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let password = String::from_utf8_lossy(&out.stdout).trim_end().to_owned();
+    amt_wsman::password::validate_admin_password(&password).unwrap();
+}
