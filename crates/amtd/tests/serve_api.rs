@@ -202,6 +202,95 @@ fn lab_api_lists_provisioned_devices_reveals_passwords_and_serves_the_crl() {
     assert!(text(&out).contains("Issuing CA"), "{}", text(&out));
     let (status, _) = get(&api, "/crl/root.crl");
     assert_eq!(status, 200);
+
+    // Trust files through the API (M8): the redirection PEM lists the issuing CA, then the
+    // root; the mutual-TLS bundle is the client PKCS#12, then the issuing CA, then the root.
+    let token = std::fs::read_to_string(dir.path().join("amtd-lab/api-token"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let (status, _) = get(&api, "/api/v1/trust/redirection.pem");
+    assert_eq!(status, 401, "trust files need the token");
+    let (status, pem) = request(&api, "GET", "/api/v1/trust/redirection.pem", &token, None);
+    assert_eq!(status, 200);
+    let pem = String::from_utf8(pem).unwrap();
+    let blocks: Vec<&str> = pem
+        .split("-----END CERTIFICATE-----")
+        .filter(|b| b.contains("BEGIN CERTIFICATE"))
+        .collect();
+    assert_eq!(blocks.len(), 2, "{pem}");
+    let subject = |i: usize| {
+        let f = dir.path().join(format!("trust{i}.pem"));
+        std::fs::write(&f, format!("{}-----END CERTIFICATE-----\n", blocks[i])).unwrap();
+        let out = Command::new("openssl")
+            .args(["x509", "-noout", "-subject", "-in"])
+            .arg(&f)
+            .output()
+            .expect("openssl");
+        text(&out)
+    };
+    assert!(subject(0).contains("Issuing CA"), "{}", subject(0));
+    assert!(subject(1).contains("Root CA"), "{}", subject(1));
+
+    let body = r#"{"common_name":"support-console","password":"Bundle-Pass-1"}"#;
+    let (status, json) = request(
+        &api,
+        "POST",
+        "/api/v1/console-certificates",
+        &token,
+        Some(body),
+    );
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&json));
+    let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
+    let files = v["files"].as_array().unwrap();
+    let names: Vec<&str> = files.iter().map(|f| f["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["1-client.pfx", "2-issuing-ca.pem", "3-root-ca.pem"]);
+    use base64::Engine as _;
+    let pfx = base64::engine::general_purpose::STANDARD
+        .decode(files[0]["base64"].as_str().unwrap())
+        .unwrap();
+    let pfx_path = dir.path().join("client.pfx");
+    std::fs::write(&pfx_path, pfx).unwrap();
+    let out = Command::new("openssl")
+        .args([
+            "pkcs12",
+            "-nokeys",
+            "-clcerts",
+            "-passin",
+            "pass:Bundle-Pass-1",
+            "-in",
+        ])
+        .arg(&pfx_path)
+        .output()
+        .expect("openssl");
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(text(&out).contains("support-console"), "{}", text(&out));
+    let audit = std::fs::read_to_string(dir.path().join("amtd-lab/audit.jsonl")).unwrap();
+    assert!(audit.contains("issue-console-certificate"), "{audit}");
+    assert!(
+        !audit.contains("Bundle-Pass-1"),
+        "the audit log must not hold the password"
+    );
+}
+
+/// A raw HTTP request with a bearer token: (status, body).
+fn request(api: &str, method: &str, path: &str, token: &str, body: Option<&str>) -> (u16, Vec<u8>) {
+    let host = api.strip_prefix("http://").unwrap();
+    let mut s = TcpStream::connect(host).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let body = body.unwrap_or("");
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).unwrap();
+    let end = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
+    let head = String::from_utf8_lossy(&raw[..end]).to_string();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, raw[end + 4..].to_vec())
 }
 
 #[test]

@@ -117,6 +117,11 @@ pub fn router(core: Arc<ServerCore>, token: SecretString, audit: AuditLog) -> Ro
         )
         .route("/api/v1/hellos", get(list_hellos))
         .route("/api/v1/profiles", get(list_profiles))
+        .route("/api/v1/trust/redirection.pem", get(trust_pem))
+        .route(
+            "/api/v1/console-certificates",
+            post(issue_console_certificate),
+        )
         .route("/crl/{file}", get(crl))
         .with_state(state)
 }
@@ -299,4 +304,78 @@ async fn crl(State(s): State<ApiState>, Path(file): Path<String>) -> Response {
         )
         .into_response(),
     }
+}
+
+/// `GET /api/v1/trust/redirection.pem`: the PEM trust file a redirection (SOL/IDE-R) client
+/// needs, in the order the device expects: issuing CA first, ending with the root (M8).
+async fn trust_pem(State(s): State<ApiState>, headers: HeaderMap) -> Result<Response, ApiError> {
+    authorize(&s, &headers)?;
+    let pem = s
+        .core
+        .with_pki(|pki| pki.trust_pem())
+        .ok_or_else(|| internal("the CA store is unavailable"))?
+        .map_err(internal)?;
+    Ok(([(header::CONTENT_TYPE, "application/x-pem-file")], pem).into_response())
+}
+
+/// `POST /api/v1/console-certificates` body.
+#[derive(Debug, Deserialize)]
+struct ConsoleCertRequest {
+    /// Subject CN of the console certificate.
+    common_name: String,
+    /// Password protecting the PKCS#12 (at least 8 characters).
+    password: String,
+}
+
+/// `POST /api/v1/console-certificates`: issues a mutual-TLS console certificate (clientAuth +
+/// the AMT console OID, M9) and returns the bundle in the order the device expects (M8): the
+/// client certificate with its key as PKCS#12 (base64), then the issuing CA, then the root.
+/// Audited; the key is not kept by the server.
+async fn issue_console_certificate(
+    State(s): State<ApiState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Json(req): Json<ConsoleCertRequest>,
+) -> Result<Json<Value>, ApiError> {
+    use base64::Engine as _;
+    authorize(&s, &headers)?;
+    if req.password.len() < 8 {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            "password must have at least 8 characters".into(),
+        ));
+    }
+    if req.common_name.trim().is_empty() || req.common_name.len() > 64 {
+        return Err(ApiError(
+            StatusCode::BAD_REQUEST,
+            "common_name must have 1 to 64 characters".into(),
+        ));
+    }
+    s.audit
+        .record(
+            "issue-console-certificate",
+            &req.common_name,
+            &peer.to_string(),
+        )
+        .map_err(internal)?;
+    let files = s
+        .core
+        .with_pki(|pki| -> Result<Vec<(String, Vec<u8>)>, String> {
+            let (cert, key) = pki
+                .issue_console(req.common_name.trim())
+                .map_err(|e| e.to_string())?;
+            let bundle = pki
+                .mtls_bundle(&cert, &key, &req.password)
+                .map_err(|e| e.to_string())?;
+            Ok(bundle.files())
+        })
+        .ok_or_else(|| internal("the CA store is unavailable"))?
+        .map_err(|e| ApiError(StatusCode::BAD_REQUEST, e))?;
+    let b64 = base64::engine::general_purpose::STANDARD;
+    Ok(Json(json!({
+        "files": files
+            .iter()
+            .map(|(name, data)| json!({ "name": name, "base64": b64.encode(data) }))
+            .collect::<Vec<_>>()
+    })))
 }

@@ -106,6 +106,11 @@ impl ServerCore {
             .map(|(_, p)| p)
     }
 
+    /// Runs `f` on the CA store (None when its lock is poisoned).
+    pub fn with_pki<R>(&self, f: impl FnOnce(&mut PkiStore) -> R) -> Option<R> {
+        self.pki.lock().ok().map(|mut p| f(&mut p))
+    }
+
     /// Re-publishes the CA's CRLs when less than half their validity is left.
     pub fn refresh_crls(&self) {
         if let Ok(mut pki) = self.pki.lock() {
