@@ -77,7 +77,8 @@ pub fn run(args: LabArgs) -> Result<()> {
 async fn lab(args: LabArgs) -> Result<()> {
     std::fs::create_dir_all(&args.data_dir)
         .with_context(|| format!("creating {}", args.data_dir.display()))?;
-    let (mut pki, prov) = open_or_init_ca(&args.data_dir, &args.domain)?;
+    let crl_base = format!("http://{}/crl", args.api_bind);
+    let (mut pki, prov) = open_or_init_ca(&args.data_dir, &args.domain, &crl_base)?;
     pki.refresh_crls_if_due(SystemTime::now())
         .context("publishing the lab CA's CRLs")?;
     let root_hash = CertHash::of_der(HashAlgorithm::Sha256, pki.ca().root().cert().der());
@@ -229,7 +230,13 @@ async fn api_listener(bind: SocketAddr) -> Result<tokio::net::TcpListener> {
     }
 }
 
-fn open_or_init_ca(dir: &Path, domain: &str) -> Result<(PkiStore, ProvisioningCert)> {
+/// Opens the lab CA, or creates it with `crl_base` (the lab API's `/crl`) as the CRL
+/// distribution point written into issued certificates.
+fn open_or_init_ca(
+    dir: &Path,
+    domain: &str,
+    crl_base: &str,
+) -> Result<(PkiStore, ProvisioningCert)> {
     let ca_dir = dir.join("ca");
     let kek = dir.join("ca.kek");
     let mut pki = if ca_dir.exists() {
@@ -238,7 +245,11 @@ fn open_or_init_ca(dir: &Path, domain: &str) -> Result<(PkiStore, ProvisioningCe
         if !kek.exists() {
             Kek::generate_file(&kek)?;
         }
-        PkiStore::init(&ca_dir, &kek, CaSettings::default()).context("creating the lab CA")?
+        let settings = CaSettings {
+            crl_base_url: Some(crl_base.to_owned()),
+            ..CaSettings::default()
+        };
+        PkiStore::init(&ca_dir, &kek, settings).context("creating the lab CA")?
     };
     // The lab's provisioning certificate, issued by the lab CA (kept in the CA store).
     let now = SystemTime::now();
