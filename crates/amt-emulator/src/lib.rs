@@ -15,6 +15,7 @@
 
 pub mod firmware;
 pub mod fleet;
+pub mod keypool;
 pub mod net;
 pub mod persona;
 pub mod serial;

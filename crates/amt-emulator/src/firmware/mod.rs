@@ -113,6 +113,8 @@ pub struct Firmware {
     next_context: u64,
     enumerations: HashMap<String, OpenEnumeration>,
     events: Vec<FirmwareEvent>,
+    /// Pre-generated keys for `GenerateKeyPair` (see [`certs::KeySource`]); `None`: inline.
+    key_source: Option<std::sync::Arc<dyn certs::KeySource>>,
 }
 
 /// The answer of a family module: handled, or not this module's business.
@@ -133,7 +135,19 @@ impl Firmware {
             next_context: 1,
             enumerations: HashMap::new(),
             events: Vec::new(),
+            key_source: None,
         }
+    }
+
+    /// Lets `GenerateKeyPair` take ready-made keys from `source` (falling back to inline
+    /// generation when it has none); `None` restores inline generation. Not persisted.
+    pub fn set_key_source(&mut self, source: Option<std::sync::Arc<dyn certs::KeySource>>) {
+        self.key_source = source;
+    }
+
+    /// The key source, if any (for `GenerateKeyPair`).
+    pub(crate) fn key_source(&self) -> Option<&dyn certs::KeySource> {
+        self.key_source.as_deref()
     }
 
     /// Events recorded since the last call.

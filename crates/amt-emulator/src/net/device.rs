@@ -517,7 +517,8 @@ impl Device {
         if let Some(i) = lock(&self.tls).setup_identity.clone() {
             return Ok(i);
         }
-        // One key generation at a time across the fleet; re-check after waiting.
+        // One identity made at a time across the fleet (so a device never makes two, and
+        // inline key generation does not stampede); re-check after waiting.
         let _permit = self.ctx.keygen.lock().await;
         if let Some(i) = lock(&self.tls).setup_identity.clone() {
             return Ok(i);
@@ -535,11 +536,15 @@ impl Device {
             },
             None => {
                 let config = self.config();
-                tracing::info!(device.uuid = %self.uuid, "generating the setup-mode RSA-2048 TLS certificate");
-                let identity =
-                    tokio::task::spawn_blocking(move || tls::generate_setup_identity(&config))
-                        .await
-                        .map_err(|e| TlsError::Generate(e.to_string()))??;
+                // A ready-made key from the fleet's pool (used for this identity only), else
+                // an inline one; either way the certificate is signed here.
+                let pooled = self.ctx.key_pool.as_ref().and_then(|p| p.take());
+                tracing::info!(device.uuid = %self.uuid, pooled_key = pooled.is_some(), "making the setup-mode RSA-2048 TLS certificate");
+                let identity = tokio::task::spawn_blocking(move || {
+                    tls::generate_setup_identity_with_key(&config, pooled)
+                })
+                .await
+                .map_err(|e| TlsError::Generate(e.to_string()))??;
                 if let (Some(store), Some(cert)) = (&self.ctx.store, identity.chain.first()) {
                     if let Err(e) = store.save_identity(&self.uuid, cert, &identity.key_pkcs8) {
                         tracing::error!(device.uuid = %self.uuid, error = %e, "could not store the setup TLS identity");

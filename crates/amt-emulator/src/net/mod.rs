@@ -68,6 +68,10 @@ pub struct NetOptions {
     pub allow_non_loopback: bool,
     /// Start fresh devices provisioned, with digest user `admin` and this password.
     pub provisioned_admin_password: Option<SecretString>,
+    /// Pre-generated RSA-2048 keys for the setup-mode TLS identity and `GenerateKeyPair`
+    /// ([`crate::keypool`]); on by default. `enabled: false` (for a CLI's `--no-key-pool`)
+    /// makes every key inline, when it is needed. Changes timing only, never the protocol.
+    pub key_pool: crate::keypool::PoolOptions,
 }
 
 impl Default for NetOptions {
@@ -87,6 +91,7 @@ impl Default for NetOptions {
             hello: hello::HelloOptions::default(),
             allow_non_loopback: false,
             provisioned_admin_password: None,
+            key_pool: crate::keypool::PoolOptions::default(),
         }
     }
 }
@@ -105,8 +110,11 @@ pub struct FleetContext {
     pub store: Option<store::StateStore>,
     /// TLS client admission counters.
     pub admission: Arc<admission::AdmissionCounters>,
-    /// Serialises RSA key generation (slow) across the fleet.
+    /// Serialises inline RSA key generation (slow) across the fleet.
     pub keygen: tokio::sync::Mutex<()>,
+    /// Ready-made RSA-2048 keys (`None`: pool disabled); each device's firmware and setup-mode
+    /// TLS identity take theirs from it and generate inline when it is empty.
+    pub key_pool: Option<Arc<crate::keypool::KeyPool>>,
     /// Bounds concurrent name resolutions by hello senders.
     pub resolver_slots: tokio::sync::Semaphore,
 }

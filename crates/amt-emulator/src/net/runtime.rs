@@ -168,7 +168,27 @@ impl Fleet {
             Some(dir) => Some(StateStore::open(dir).map_err(StartError::Store)?),
             None => None,
         };
+        let key_pool = crate::keypool::KeyPool::start(&options.key_pool);
+        // Pre-fill (if asked): no device starts before its keys exist. Skipped when no refill
+        // thread could be started, so start-up never waits forever.
+        let prefill = options.key_pool.prefill;
+        if let Some(pool) = key_pool.as_ref().filter(|p| prefill && p.threads() > 0) {
+            let t = std::time::Instant::now();
+            tracing::info!(
+                keys = pool.capacity(),
+                "filling the RSA key pool before the devices start"
+            );
+            while pool.stats().ready < pool.capacity() {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            tracing::info!(
+                keys = pool.capacity(),
+                secs = t.elapsed().as_secs_f64(),
+                "RSA key pool full"
+            );
+        }
         let ctx = Arc::new(FleetContext {
+            key_pool,
             options,
             store,
             admission: Arc::new(admission::AdmissionCounters::default()),
@@ -224,7 +244,12 @@ impl Fleet {
             ),
         };
         let persona = persona::by_name(&state.config.persona).unwrap_or(persona);
-        let fw = Firmware::new(state, persona);
+        let mut fw = Firmware::new(state, persona);
+        fw.set_key_source(
+            ctx.key_pool
+                .clone()
+                .map(|p| p as Arc<dyn crate::firmware::certs::KeySource>),
+        );
         let dev = Arc::new(Device::new(d.index, d.ip, fw, d.faults, Arc::clone(ctx)));
         if fresh {
             // The realm is random: persist at once so it survives a restart.

@@ -149,6 +149,13 @@ fn is_wsman_target(target: &str) -> bool {
     path == "/wsman"
 }
 
+/// True when a request body may invoke `GenerateKeyPair` (a cheap byte scan; the firmware
+/// parses the request properly).
+fn may_generate_key(body: &[u8]) -> bool {
+    const METHOD: &[u8] = b"GenerateKeyPair";
+    body.windows(METHOD.len()).any(|w| w == METHOD)
+}
+
 async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     dev: Arc<Device>,
     mut stream: S,
@@ -216,7 +223,25 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                 (r, close)
             }
             None => {
-                let ex = dev.exchange(&head, &body, &channel);
+                let ex = if may_generate_key(&body) {
+                    // GenerateKeyPair makes its RSA-2048 key inline when the key pool is off
+                    // or empty: a CPU-bound fraction of a second, kept off the async workers.
+                    let (d, h, b, c) = (
+                        Arc::clone(&dev),
+                        head.clone(),
+                        body.clone(),
+                        channel.clone(),
+                    );
+                    match tokio::task::spawn_blocking(move || d.exchange(&h, &b, &c)).await {
+                        Ok(ex) => ex,
+                        Err(e) => {
+                            tracing::error!(error = %e, "GenerateKeyPair exchange failed");
+                            return;
+                        }
+                    }
+                } else {
+                    dev.exchange(&head, &body, &channel)
+                };
                 if ex.drop_without_reply {
                     tracing::info!(
                         "fault injection: applied, dropping the session without a reply"

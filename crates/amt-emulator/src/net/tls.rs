@@ -2,7 +2,8 @@
 //!
 //! - Setup mode: a self-signed RSA-2048 certificate ([`generate_setup_identity`]). RSA key
 //!   generation is slow, so a device makes its identity on its first TLS connection (never at
-//!   start-up) and keeps it in the state directory.
+//!   start-up) and keeps it in the state directory. The key normally comes ready-made from
+//!   the fleet's [`crate::keypool::KeyPool`] ([`generate_setup_identity_with_key`]).
 //! - Provisioned: the certificate the provisioning server installed
 //!   (`AMT_TLSCredentialContext` → `AMT_PublicKeyCertificate`) with the key pair the firmware
 //!   holds for it, plus stored intermediates (`Firmware::tls_identity`).
@@ -77,9 +78,28 @@ fn device_name(config: &DeviceConfig) -> String {
 /// # Errors
 /// [`TlsError::Generate`].
 pub fn generate_setup_identity(config: &DeviceConfig) -> Result<Identity, TlsError> {
+    generate_setup_identity_with_key(config, None)
+}
+
+/// [`generate_setup_identity`] with a ready-made RSA-2048 key (PKCS#8 DER, e.g. from the key
+/// pool) for the certificate. A key that is absent, unreadable or not 2048 bits is replaced
+/// by a freshly generated one. Still signs (fast), so call it off the async executor.
+///
+/// # Errors
+/// [`TlsError::Generate`].
+pub fn generate_setup_identity_with_key(
+    config: &DeviceConfig,
+    pkcs8: Option<Vec<u8>>,
+) -> Result<Identity, TlsError> {
     let gen = |e: &dyn std::fmt::Display| TlsError::Generate(e.to_string());
-    let key = RsaKey::generate(&mut rand::rng(), 2048).map_err(|e| gen(&e))?;
-    let pkcs8 = key.to_pkcs8_der().map_err(|e| gen(&e))?;
+    let ready = pkcs8.filter(|der| RsaKey::from_pkcs8_der(der).is_ok_and(|k| k.bits() == 2048));
+    let pkcs8 = match ready {
+        Some(der) => der,
+        None => {
+            let key = RsaKey::generate(&mut rand::rng(), 2048).map_err(|e| gen(&e))?;
+            key.to_pkcs8_der().map_err(|e| gen(&e))?.to_vec()
+        }
+    };
     let kp = rcgen::KeyPair::from_pkcs8_der_and_sign_algo(
         &PrivatePkcs8KeyDer::from(pkcs8.as_slice()),
         &rcgen::PKCS_RSA_SHA256,
@@ -112,7 +132,7 @@ pub fn generate_setup_identity(config: &DeviceConfig) -> Result<Identity, TlsErr
     let cert = params.self_signed(&kp).map_err(|e| gen(&e))?;
     Ok(Identity {
         chain: vec![cert.der().to_vec()],
-        key_pkcs8: pkcs8.to_vec(),
+        key_pkcs8: pkcs8,
     })
 }
 

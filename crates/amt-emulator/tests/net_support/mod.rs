@@ -24,10 +24,13 @@ pub fn random_base() -> Ipv4Addr {
     Ipv4Addr::new(127, 100 + b[0] % 100, b[1].max(1), 1)
 }
 
-/// Options for a test fleet: no state directory, no hellos.
+/// Options for a test fleet: no state directory, no hellos, a two-key pool.
 pub fn options() -> NetOptions {
     let mut o = NetOptions::default();
     o.hello.enabled = false;
+    // A small key pool: the pooled path is exercised without many idle keys per test.
+    o.key_pool.capacity = 2;
+    o.key_pool.threads = 1;
     o
 }
 

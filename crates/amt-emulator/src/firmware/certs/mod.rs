@@ -40,6 +40,22 @@ pub const MAX_CERTIFICATES: usize = 32;
 /// Most key pairs the store holds.
 pub const MAX_KEYS: usize = 32;
 
+/// Where `GenerateKeyPair` may take a ready-made RSA-2048 private key (PKCS#8 DER) instead of
+/// generating one inline.
+///
+/// The network front gives each device's [`Firmware`] one of these
+/// ([`Firmware::set_key_source`]), normally the fleet's [`crate::keypool::KeyPool`]; the
+/// firmware itself stays sans-IO — it never starts threads or waits, it only asks. A source
+/// must hand every key out once and never block: `None` (nothing ready) makes the firmware
+/// generate the key inline from [`Env::random`], as it does without a source. A key that does
+/// not decode as a 2048-bit RSA PKCS#8 key is ignored the same way. Real firmware generates
+/// keys on the ME; taking a pre-made one changes only how long the call takes, not the
+/// protocol.
+pub trait KeySource: Send + Sync {
+    /// One fresh key, handed out to this caller only, or `None` at once when none is ready.
+    fn take_key(&self) -> Option<Vec<u8>>;
+}
+
 /// The certificate `InstanceID` for a handle.
 pub fn cert_instance_id(handle: u32) -> String {
     format!("{CERT_ID_PREFIX}{handle}")

@@ -2,7 +2,10 @@
 //! generate RSA key pairs, sign PKCS#10 requests, delete certificates and keys.
 //!
 //! Key generation draws its randomness from [`Env`] only (a ChaCha20 generator seeded with 32
-//! bytes from `Env::random`), so the firmware stays sans-IO and tests are reproducible.
+//! bytes from `Env::random`), so the firmware stays sans-IO and tests are reproducible —
+//! unless the network front gave the firmware a [`super::KeySource`] (the emulator's key
+//! pool): then `GenerateKeyPair` takes a ready-made RSA-2048 key from it and generates inline
+//! only when it has none ready.
 
 use amt_wsman::classes::amt::{
     AddCertificateOutput, AddKeyInput, AddKeyOutput, AddTrustedRootCertificateOutput,
@@ -17,7 +20,7 @@ use der::asn1::{Any, BitString};
 use der::{Decode, Encode};
 use rand_core::SeedableRng;
 use rsa::pkcs1::{DecodeRsaPrivateKey, EncodeRsaPublicKey};
-use rsa::pkcs8::EncodePrivateKey;
+use rsa::pkcs8::{DecodePrivateKey, EncodePrivateKey};
 use rsa::traits::PublicKeyParts;
 use rsa::{Pkcs1v15Sign, PrivateKey};
 use sha1::Sha1;
@@ -184,8 +187,14 @@ pub(crate) fn generate_key_pair(
     } else if fw.state.keys.len() >= MAX_KEYS {
         Err(PtStatus::MaxLimitReached)
     } else {
-        let mut rng = ChaCha20Rng::from_seed(env.bytes::<32>());
-        PrivateKey::new(&mut rng, KEY_BITS)
+        pooled_key(fw)
+            .map_or_else(
+                || {
+                    let mut rng = ChaCha20Rng::from_seed(env.bytes::<32>());
+                    PrivateKey::new(&mut rng, KEY_BITS)
+                },
+                Ok,
+            )
             .map_err(|_| PtStatus::InternalError)
             .and_then(|key| store_key(fw, &key))
     };
@@ -203,6 +212,15 @@ pub(crate) fn generate_key_pair(
         return_value: Some(status),
         ..Default::default()
     })
+}
+
+/// A ready-made key from the firmware's key source: a 2048-bit RSA PKCS#8 key, else `None`
+/// (no source, nothing ready, or unusable material — the caller then generates inline).
+fn pooled_key(fw: &Firmware) -> Option<PrivateKey> {
+    let der = fw.key_source()?.take_key()?;
+    PrivateKey::from_pkcs8_der(&der)
+        .ok()
+        .filter(|k| k.size() * 8 == KEY_BITS)
 }
 
 /// `GeneratePKCS10RequestEx`: signs the console's null-signed request with a stored key. The
