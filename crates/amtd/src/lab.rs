@@ -52,6 +52,14 @@ pub struct LabArgs {
     /// Exit once every device is provisioned (or failed), instead of serving on.
     #[arg(long)]
     exit_when_done: bool,
+    /// Generate the emulated devices' RSA keys (two per device) before the fleet starts, so
+    /// that the provisioning figures measure the server rather than the emulated firmware's
+    /// key generation. Start-up takes longer (≈ 0.13 s of CPU per key here).
+    #[arg(long)]
+    prefill_keys: bool,
+    /// Do not use the emulator's background key pool (devices generate keys inline).
+    #[arg(long)]
+    no_key_pool: bool,
     /// Give up waiting after this many seconds (with --exit-when-done).
     #[arg(long, default_value_t = 600)]
     timeout: u64,
@@ -143,6 +151,15 @@ async fn lab(args: LabArgs) -> Result<()> {
         ..NetOptions::default()
     };
     options.hello.port = hello_addr.port();
+    options.key_pool.enabled = !args.no_key_pool;
+    if args.prefill_keys && !args.no_key_pool {
+        options.key_pool.capacity = options.key_pool.capacity.max(2 * args.count);
+        options.key_pool.prefill = true;
+        println!(
+            "generating {} device keys ahead (--prefill-keys)…",
+            options.key_pool.capacity
+        );
+    }
     let fleet = Fleet::start(spec, options, |_, _| {}).await?;
     if !fleet.failures().is_empty() {
         bail!(
