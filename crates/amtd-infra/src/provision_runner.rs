@@ -75,14 +75,29 @@ pub async fn run_provisioning(
 ) -> Outcome {
     let mut conns: HashMap<ConnKey, WsmanConnection> = HashMap::new();
     let mut outcome = None;
+    let mut store_error: Option<(String, amtd_core::Phase)> = None;
     for _ in 0..MAX_STEPS {
         let mut input = None;
         for action in actions {
             match action {
                 Action::Persist(t) => {
+                    if store_error.is_some() {
+                        // Already failing because the store is down; let the machine finish
+                        // its failure path (revocations) without further writes.
+                        continue;
+                    }
                     if let Err(why) = hooks.persist(&t) {
-                        // Nothing may happen after a transition that was not stored.
+                        // Nothing may happen after a transition that was not stored: no network
+                        // call follows; the machine ends the run through its failure path, so a
+                        // certificate already issued is still revoked (P7).
                         tracing::error!(%why, "could not persist a provisioning transition");
+                        store_error = Some((
+                            format!(
+                                "could not store the transition {} -> {}: {why}",
+                                t.from, t.to
+                            ),
+                            t.from,
+                        ));
                         input = Some(Input::TransportFailed {
                             after_send: false,
                             retryable: false,
@@ -176,10 +191,19 @@ pub async fn run_provisioning(
     for (_, c) in conns {
         c.close().await;
     }
+    if let Some((reason, step)) = store_error {
+        // The run failed because of our store, not the device or the network: say so.
+        return Outcome::Failed(Failure {
+            reason,
+            step,
+            retryable: true,
+            kind: FailureKind::Store,
+        });
+    }
     outcome.unwrap_or_else(|| {
         Outcome::Failed(Failure {
             reason: format!(
-                "provisioning stopped in {} without an outcome (a transition could not be stored, or the run did not converge)",
+                "provisioning stopped in {} without an outcome (the run did not converge)",
                 machine.phase()
             ),
             step: machine.phase(),

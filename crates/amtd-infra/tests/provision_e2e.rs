@@ -74,6 +74,8 @@ fn pki() -> Pki {
 
 struct Hooks<'a> {
     ca: &'a EmbeddedCa,
+    /// Make every persist fail once a certificate has been issued (a store outage).
+    fail_after_issue: bool,
     transitions: Vec<String>,
     admin_password: Option<SecretString>,
     issued: Vec<Serial>,
@@ -82,6 +84,9 @@ struct Hooks<'a> {
 
 impl ProvisioningHooks for Hooks<'_> {
     fn persist(&mut self, t: &Transition) -> Result<(), String> {
+        if self.fail_after_issue && !self.issued.is_empty() {
+            return Err("database is locked".into());
+        }
         if let Some(s) = &t.secrets {
             self.admin_password = Some(s.admin_password.clone());
         }
@@ -188,6 +193,7 @@ async fn emulated_device_is_provisioned_over_real_tls_and_answers_with_the_issue
     });
     let mut hooks = Hooks {
         ca: &pki.ca,
+        fail_after_issue: false,
         transitions: Vec::new(),
         admin_password: None,
         issued: Vec::new(),
@@ -248,5 +254,67 @@ async fn emulated_device_is_provisioned_over_real_tls_and_answers_with_the_issue
         .await
         .expect("admin can read general settings");
     assert_eq!(gs.host_name.as_deref(), Some("amtdev01"));
+    fleet.shutdown();
+}
+
+/// A store outage after the CA signed: the run stops before its next network call, says the
+/// store failed (not the device), and the issued certificate is revoked (P7).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn store_failure_after_issuance_stops_the_run_and_revokes_the_certificate() {
+    let pki = pki();
+    let (fleet, ip) = start_device(&pki.root_hash.to_hex()).await;
+    let candidates = [pki.prov.clone()];
+    let mut random = vec![0u8; random_bytes_needed()];
+    amt_emulator::net::random_fill(&mut random);
+    let device = DeviceRecord {
+        id: UUID.parse().expect("uuid"),
+        fqdn: Fqdn::new("amtdev01.amt.test").expect("fqdn"),
+        address: ip.to_string(),
+        root_hashes: vec![pki.root_hash.clone()],
+        admin_credentials_set: false,
+    };
+    let (machine, actions) = Provisioning::begin(Start {
+        device,
+        profile: ProvisioningProfile::new("default"),
+        candidates: &candidates,
+        now: SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
+        random: &random,
+    });
+    let mut hooks = Hooks {
+        ca: &pki.ca,
+        fail_after_issue: true,
+        transitions: Vec::new(),
+        admin_password: None,
+        issued: Vec::new(),
+        revoked: Vec::new(),
+    };
+    let outcome = run_provisioning(
+        machine,
+        actions,
+        &candidates,
+        &Target::new(ip.to_string()),
+        &mut hooks,
+    )
+    .await;
+    let Outcome::Failed(f) = outcome else {
+        panic!("a store outage must fail the run: {outcome:?}");
+    };
+    assert_eq!(f.kind, amtd_core::provisioning::FailureKind::Store, "{f:?}");
+    assert!(f.reason.contains("database is locked"), "{}", f.reason);
+    assert!(f.retryable);
+    assert_eq!(hooks.issued.len(), 1);
+    assert_eq!(
+        hooks.revoked, hooks.issued,
+        "the issued certificate must be revoked"
+    );
+    // The device was never committed: it is still in setup mode.
+    let dev = fleet.device(0).expect("device");
+    assert!(
+        dev.with_firmware(|fw| fw.in_setup()),
+        "no commit after the failed write"
+    );
     fleet.shutdown();
 }

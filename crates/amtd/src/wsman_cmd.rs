@@ -177,31 +177,14 @@ fn connect(t: &Target) -> Result<WsmanClient> {
 }
 
 fn read_pem_certs(path: &std::path::Path) -> Result<Vec<CertificateDer<'static>>> {
-    use base64::Engine as _;
     let text =
         std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let mut out = Vec::new();
-    let mut in_cert = false;
-    let mut b64 = String::new();
-    for line in text.lines() {
-        let line = line.trim();
-        if line == "-----BEGIN CERTIFICATE-----" {
-            in_cert = true;
-            b64.clear();
-        } else if line == "-----END CERTIFICATE-----" && in_cert {
-            in_cert = false;
-            let der = base64::engine::general_purpose::STANDARD
-                .decode(&b64)
-                .with_context(|| format!("bad base64 in {}", path.display()))?;
-            out.push(CertificateDer::from(der));
-        } else if in_cert {
-            b64.push_str(line);
-        }
-    }
-    if out.is_empty() {
+    let ders = amt_pki::pem::certificates(&text)
+        .with_context(|| format!("reading certificates from {}", path.display()))?;
+    if ders.is_empty() {
         bail!("no certificates in {}", path.display());
     }
-    Ok(out)
+    Ok(ders.into_iter().map(CertificateDer::from).collect())
 }
 
 fn print_instance(i: &Instance) {

@@ -13,8 +13,7 @@
 
 use crate::envelope::{write_request_head, ActionRef, Operation, Request, RequestHead};
 use crate::ns::action;
-use crate::value::{EndpointReference, Instance, Property, SelectorSet, Value};
-use crate::xml::Element;
+use crate::value::{Instance, Property, SelectorSet, Value};
 use crate::Error;
 
 mod field;
@@ -335,28 +334,9 @@ pub trait MethodOutput: Typed {
     fn return_code(&self) -> Option<u32>;
 }
 
-/// Converts a class instance held in a response body into its typed form.
-pub fn typed<T: Typed>(i: &Instance) -> Result<T, Error> {
-    T::from_instance(i)
-}
-
-/// The `Datetime` form many CIM properties wrap their value in; exposed for callers building
-/// instances by hand.
-pub fn datetime_element(ns: &str, value: &str) -> Element {
-    CimDateTime::datetime(value).to_element(ns)
-}
-
 #[doc(hidden)]
 pub fn __emit_extra(out: &mut Vec<Property>, extra: &[Property]) {
     out.extend_from_slice(extra);
-}
-
-#[doc(hidden)]
-pub fn __epr(v: &Value) -> Option<&EndpointReference> {
-    match v {
-        Value::Epr(e) => Some(e),
-        _ => None,
-    }
 }
 
 #[doc(hidden)]

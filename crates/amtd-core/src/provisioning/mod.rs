@@ -224,6 +224,8 @@ pub enum FailureKind {
     Deadline,
     /// The device is in a state the workflow does not handle (already provisioned).
     State,
+    /// A transition could not be stored, so the run stopped before its next network call.
+    Store,
 }
 
 /// A failed run.
