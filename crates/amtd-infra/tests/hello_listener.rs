@@ -532,3 +532,90 @@ async fn random_input_never_stops_the_listener() {
     assert!(next_event(&mut rx).await.outcome.hello().is_some());
     handle.shutdown().await;
 }
+
+#[tokio::test]
+async fn every_rejected_connection_is_counted_in_a_bounded_number_of_events() {
+    let interval = Duration::from_millis(200);
+    let config = HelloListenerConfig {
+        rate_limit: RateLimit {
+            per_second: 1.0,
+            burst: 2,
+        },
+        summary_interval: interval,
+        ..test_config()
+    };
+    let (handle, mut rx) = start(config).await;
+    let to = handle.local_addr();
+    // 400 connections of junk from one source, as fast as they go, plus one truncated hello
+    // from a quiet source.
+    let started = Instant::now();
+    let mut flood = Vec::new();
+    for w in 0..4u8 {
+        flood.push(tokio::spawn(async move {
+            for i in 0..100u8 {
+                let junk = [w, i, 0xFF, 0x00, 0x13];
+                send(local(5), to, &junk, 64, Duration::ZERO).await;
+            }
+        }));
+    }
+    for f in flood {
+        f.await.unwrap();
+    }
+    send(local(6), to, &synthetic_hello(1)[..10], 64, Duration::ZERO).await;
+    let elapsed = started.elapsed();
+    // Collect until the listener has reported every connection it accepted.
+    let mut events = Vec::new();
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let total: u64 = events.iter().map(|e: &HelloEvent| u64::from(e.count)).sum();
+        let m = handle.metrics().snapshot();
+        if m.open_connections == 0 && total == m.connections {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{total} of {} connections reported: {m:?}",
+            m.connections
+        );
+        if let Ok(Some(e)) = tokio::time::timeout(interval, rx.recv()).await {
+            events.push(e);
+        }
+    }
+    let m = handle.metrics().snapshot();
+    handle.shutdown().await;
+    assert_eq!(m.connections, 401, "{m:?}");
+    // The quiet source's rejection came as its own event, at once.
+    let quiet: Vec<_> = events
+        .iter()
+        .filter(|e| e.source.ip() == local(6))
+        .collect();
+    assert_eq!(quiet.len(), 1, "{quiet:?}");
+    assert_eq!(quiet[0].count, 1);
+    assert_eq!(
+        quiet[0].outcome.reject_reason().map(RejectReason::kind),
+        Some(RejectKind::Truncated)
+    );
+    // The flood: at most an immediate event and a summary per kind per interval.
+    let intervals = (elapsed.as_millis() / interval.as_millis()) as usize + 2;
+    let kinds: std::collections::BTreeSet<String> = events
+        .iter()
+        .map(|e| match &e.outcome {
+            HelloOutcome::Rejected(r) => r.kind().to_string(),
+            other => format!("{other:?}"),
+        })
+        .collect();
+    eprintln!(
+        "{} connections in {elapsed:?} reported in {} events ({} folded); kinds {kinds:?}",
+        m.connections,
+        events.len(),
+        m.rejections_folded
+    );
+    assert!(
+        events.len() <= 2 * kinds.len() * intervals + 1,
+        "{} events for {} kinds over {intervals} intervals",
+        events.len(),
+        kinds.len()
+    );
+    assert!(events.iter().any(|e| e.count > 1), "nothing was folded");
+    assert!(m.rejections_folded >= 300, "{m:?}");
+}

@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 use amt_wsman::secret::SecretString;
 use amtd_infra::store::{
     Backend, Blame, CertificateLink, DeviceFilter, DeviceUpsert, HelloFilter, Kek, NewHello,
-    NewTransition, SecretKind, Store, StoreError,
+    NewTransition, RejectedHello, SecretKind, Store, StoreError,
 };
 use serde_json::json;
 use sqlx::Row;
@@ -46,6 +46,7 @@ on_both_backends!(
     device_upsert_keeps_unset_fields_and_lists_in_pages,
     hellos_are_recorded_newest_first,
     hello_batch_is_recorded_in_order,
+    rejected_hellos_are_recorded_without_a_uuid_and_with_a_count,
     timeline_is_ordered_and_survives_reopening_the_store,
     finished_run_keeps_its_first_outcome_and_unknown_run_is_not_found,
     secrets_round_trip_and_never_reach_the_table_in_plain_text,
@@ -556,6 +557,95 @@ mod cases {
         );
     }
 
+    pub async fn rejected_hellos_are_recorded_without_a_uuid_and_with_a_count(db: TestDb) {
+        let store = db.open().await;
+        let accepted = store
+            .record_hello(&NewHello {
+                device_uuid: "u1".into(),
+                source: "10.0.0.1:1000".into(),
+                received_at: ago(9),
+                retry_count: 0,
+                hashes: String::new(),
+                outcome: Some("accepted".into()),
+            })
+            .await
+            .unwrap();
+        let malformed = store
+            .record_rejected_hello(&RejectedHello {
+                device_uuid: None,
+                source: "10.0.0.2:1001".into(),
+                received_at: ago(8),
+                outcome: "rejected (truncated): malformed hello: truncated".into(),
+                count: 1,
+            })
+            .await
+            .unwrap();
+        let zero = "00000000-0000-0000-0000-000000000000";
+        let bogus = store
+            .record_rejected_hello(&RejectedHello {
+                device_uuid: Some(zero.into()),
+                source: "10.0.0.2:1002".into(),
+                received_at: ago(7),
+                outcome: "rejected (bogus_uuid): malformed hello: bogus device UUID".into(),
+                count: 1,
+            })
+            .await
+            .unwrap();
+        let flood = store
+            .record_rejected_hello(&RejectedHello {
+                device_uuid: None,
+                source: "10.0.0.3:40000".into(),
+                received_at: ago(6),
+                outcome: "rate-limited".into(),
+                count: 9_999,
+            })
+            .await
+            .unwrap();
+        let all = store.hellos(&HelloFilter::default()).await.unwrap();
+        let ids: Vec<i64> = all.iter().map(|h| h.id).collect();
+        assert_eq!(ids, [flood, bogus, malformed, accepted]);
+        assert_eq!(all[0].count, 9_999);
+        assert_eq!(all[0].device_uuid, None);
+        assert_eq!(all[0].outcome.as_deref(), Some("rate-limited"));
+        assert_eq!(all[1].device_uuid.as_deref(), Some(zero));
+        assert_eq!(all[2].source, "10.0.0.2:1001");
+        assert_eq!(
+            (all[3].count, all[3].device_uuid.as_deref()),
+            (1, Some("u1"))
+        );
+        // A device's hellos are its own; rows without a UUID never match a filter.
+        let u1 = store
+            .hellos(&HelloFilter {
+                device_uuid: Some("u1".into()),
+                limit: 10,
+            })
+            .await
+            .unwrap();
+        assert_eq!(u1.iter().map(|h| h.id).collect::<Vec<_>>(), [accepted]);
+        // Bad text is the caller's error; nothing is written.
+        let err = store
+            .record_rejected_hello(&RejectedHello {
+                device_uuid: None,
+                source: "bad\nsource".into(),
+                received_at: ago(1),
+                outcome: String::new(),
+                count: 1,
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(err.blame(), Blame::Caller, "{err}");
+        // Retention covers them like any hello.
+        assert_eq!(
+            store
+                .prune_hellos(SystemTime::now() - Duration::from_millis(6_500))
+                .await
+                .unwrap(),
+            3
+        );
+        let left = store.hellos(&HelloFilter::default()).await.unwrap();
+        assert_eq!(left.iter().map(|h| h.id).collect::<Vec<_>>(), [flood]);
+    }
+
     pub async fn profiles_round_trip_and_list_sorted(db: TestDb) {
         let store = db.open().await;
         let p = json!({ "tls": "server-auth", "digest_users": ["support"], "kvm": false });
@@ -766,7 +856,7 @@ mod cases {
             .unwrap()
             .try_get("n")
             .unwrap();
-        assert_eq!(n, 1);
+        assert_eq!(n, 2, "0001_initial and 0002_rejected_hellos");
         let expected = if db.url.starts_with("sqlite") {
             Backend::Sqlite
         } else {

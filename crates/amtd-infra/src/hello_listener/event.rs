@@ -6,16 +6,24 @@ use std::time::SystemTime;
 
 use amt_wire::hello::{Hello, HelloError};
 
-/// One connection to the hello port and what became of it. The server records these in its
+/// One connection to the hello port and what became of it — or, for repeated rejections from
+/// one source, a summary of several ([`HelloEvent::count`]). The server records these in its
 /// store (SPEC P1: "records every hello with its source and time").
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HelloEvent {
-    /// The peer's address and port.
+    /// The peer's address and port (for a summary: the last connection's; `0.0.0.0:0` for the
+    /// sources beyond the summary table's bound).
     pub source: SocketAddr,
-    /// When the verdict was reached (wall clock, for the record).
+    /// When the verdict was reached (wall clock, for the record; for a summary: the first
+    /// connection's).
     pub time: SystemTime,
-    /// The verdict.
+    /// The verdict (for a summary: the last connection's).
     pub outcome: HelloOutcome,
+    /// How many connections this event stands for: 1 for every accepted hello and for the
+    /// first rejection of a kind from a source in each summary interval; more for a summary of
+    /// the further ones, which the listener folds into one event per source, kind and interval
+    /// so that a flood yields a bounded number of events while every connection is counted.
+    pub count: u32,
 }
 
 /// The verdict on one connection.

@@ -14,6 +14,7 @@ pub struct HelloMetrics {
     rate_limited: AtomicU64,
     open: AtomicU64,
     events_dropped: AtomicU64,
+    folded: AtomicU64,
     accept_errors: AtomicU64,
     rate_limiter_sources: AtomicU64,
     rate_limiter_evictions: AtomicU64,
@@ -32,8 +33,13 @@ pub struct MetricsSnapshot {
     pub rate_limited: u64,
     /// Connections open now.
     pub open_connections: u64,
-    /// Events not delivered because the event channel was full or closed.
+    /// Accepted hellos not delivered because the event channel stayed full for
+    /// [`super::ACCEPTED_EVENT_SEND_TIMEOUT`] or was closed. (Rejections that do not fit are
+    /// not dropped: they are folded into the next summary.)
     pub events_dropped: u64,
+    /// Rejected or rate-limited connections reported in a summary event rather than one event
+    /// each ([`super::HelloEvent::count`]).
+    pub rejections_folded: u64,
     /// Errors from `accept` (for example the process ran out of file descriptors).
     pub accept_errors: u64,
     /// Sources the rate limiter tracks now.
@@ -77,6 +83,7 @@ impl HelloMetrics {
             rate_limited: self.rate_limited.load(Ordering::Relaxed),
             open_connections: self.open.load(Ordering::Relaxed),
             events_dropped: self.events_dropped.load(Ordering::Relaxed),
+            rejections_folded: self.folded.load(Ordering::Relaxed),
             accept_errors: self.accept_errors.load(Ordering::Relaxed),
             rate_limiter_sources: self.rate_limiter_sources.load(Ordering::Relaxed),
             rate_limiter_evictions: self.rate_limiter_evictions.load(Ordering::Relaxed),
@@ -100,6 +107,10 @@ impl HelloMetrics {
 
     pub(super) fn event_dropped(&self) {
         self.events_dropped.fetch_add(1, Ordering::Relaxed);
+    }
+
+    pub(super) fn folded(&self, total: u64) {
+        self.folded.store(total, Ordering::Relaxed);
     }
 
     pub(super) fn accept_error(&self) {

@@ -24,9 +24,14 @@
 //! leaves no `TIME_WAIT` sockets behind on the server.
 //!
 //! Event delivery: accepted hellos wait (up to [`ACCEPTED_EVENT_SEND_TIMEOUT`]) for room in the
-//! channel; rejections and rate-limit events are sent only while more than a quarter of the
-//! channel is free and are otherwise counted as dropped ([`MetricsSnapshot::events_dropped`]),
-//! so a flood of junk can never crowd out a real device's hello.
+//! channel. Rejections and rate-limit verdicts are accounted for without letting a flood
+//! through: within each [`HelloListenerConfig::summary_interval`], the first of each kind from
+//! each source is reported at once and the further ones are folded into one summary event with
+//! a count ([`HelloEvent::count`]) at the end of the interval. They are sent only while more
+//! than a quarter of the channel is free; one that does not fit is folded into the next
+//! summary rather than lost. So every connection is counted in some event, a flood from one
+//! source yields a couple of events per kind per interval, and junk can never crowd out a real
+//! device's hello.
 //!
 //! Nothing here panics on input; `accept` errors (such as running out of file descriptors) are
 //! counted and retried after a short pause.
@@ -35,11 +40,12 @@ mod connection;
 mod event;
 mod metrics;
 mod rate_limit;
+mod tally;
 
 use std::future::Future;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime};
 
 pub use amt_wire::hello::{TrailingPolicy, HELLO_PORT};
@@ -52,6 +58,7 @@ pub use metrics::{HelloMetrics, MetricsSnapshot};
 pub use rate_limit::{source_key, RateLimit, SourceRateLimiter};
 
 use connection::{serve, ConnSettings};
+use tally::Tally;
 
 /// How long the handler of an accepted hello waits for room in a full event channel before
 /// giving up (and counting the event as dropped).
@@ -60,6 +67,10 @@ pub const ACCEPTED_EVENT_SEND_TIMEOUT: Duration = Duration::from_secs(5);
 /// Pause after an `accept` error other than a connection-level one (for example `EMFILE`),
 /// so that the loop does not spin.
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
+
+/// Most (source, kind) pairs one summary interval tracks; beyond them, rejections are counted
+/// under `0.0.0.0` ([`HelloEvent::source`]).
+const SUMMARY_KEYS: usize = 4096;
 
 /// Listen backlog: large enough that a burst of devices (or a flood) waits in the kernel
 /// rather than being refused while the accept loop catches up.
@@ -84,6 +95,9 @@ pub struct HelloListenerConfig {
     pub max_sources: usize,
     /// Bytes after a complete hello: rejected (default) or tolerated.
     pub trailing: TrailingPolicy,
+    /// How often repeated rejections from one source are reported as one summary event.
+    /// Default 1 s.
+    pub summary_interval: Duration,
 }
 
 impl Default for HelloListenerConfig {
@@ -96,6 +110,7 @@ impl Default for HelloListenerConfig {
             rate_limit: RateLimit::default(),
             max_sources: 65_536,
             trailing: TrailingPolicy::Reject,
+            summary_interval: Duration::from_secs(1),
         }
     }
 }
@@ -158,11 +173,21 @@ impl HelloListener {
             config.max_connections.clamp(1, Semaphore::MAX_PERMITS),
         ));
         let mut limiter = SourceRateLimiter::new(config.rate_limit, config.max_sources);
+        let tally = Arc::new(Mutex::new(Tally::new(SUMMARY_KEYS)));
+        let mut summaries = tokio::time::interval_at(
+            tokio::time::Instant::now() + config.summary_interval,
+            config.summary_interval.max(Duration::from_millis(10)),
+        );
+        summaries.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         let mut tasks = JoinSet::new();
         tokio::pin!(shutdown);
         loop {
             let accepted = tokio::select! {
                 () = &mut shutdown => break,
+                _ = summaries.tick() => {
+                    send_summaries(&events, &metrics, &tally);
+                    continue;
+                }
                 accepted = socket.accept() => accepted,
             };
             while tasks.try_join_next().is_some() {}
@@ -182,17 +207,18 @@ impl HelloListener {
             metrics.rate_limiter(limiter.sources(), limiter.evicted());
             if !allowed {
                 shed(stream);
-                report_best_effort(&events, &metrics, source, HelloOutcome::RateLimited);
+                report(&events, &metrics, &tally, source, HelloOutcome::RateLimited);
                 continue;
             }
             let Ok(permit) = Arc::clone(&slots).try_acquire_owned() else {
                 shed(stream);
                 let outcome = HelloOutcome::Rejected(RejectReason::Overloaded);
-                report_best_effort(&events, &metrics, source, outcome);
+                report(&events, &metrics, &tally, source, outcome);
                 continue;
             };
             let metrics = Arc::clone(&metrics);
             let events = events.clone();
+            let tally = Arc::clone(&tally);
             tasks.spawn(async move {
                 let _permit = permit;
                 let outcome = {
@@ -216,11 +242,13 @@ impl HelloListener {
                             tracing::warn!(%source, "hello accepted but the event channel is full or closed");
                         }
                     }
-                    _ => report_best_effort(&events, &metrics, source, outcome),
+                    _ => report(&events, &metrics, &tally, source, outcome),
                 }
             });
         }
         tasks.shutdown().await;
+        // What was folded since the last summary, as far as the channel takes it.
+        send_summaries(&events, &metrics, &tally);
     }
 
     /// Serves on a task of its own until [`HelloListenerHandle::shutdown`].
@@ -272,13 +300,21 @@ fn event(source: SocketAddr, outcome: HelloOutcome) -> HelloEvent {
         source,
         time: SystemTime::now(),
         outcome,
+        count: 1,
     }
 }
 
-/// Counts the outcome and sends its event if the channel has more than a quarter free.
-fn report_best_effort(
+fn lock(tally: &Mutex<Tally>) -> std::sync::MutexGuard<'_, Tally> {
+    tally.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Counts a rejection or rate-limit verdict; reports it at once when it is the first of its
+/// kind from its source in this interval and the channel has room, else folds it into the
+/// interval's summary.
+fn report(
     events: &mpsc::Sender<HelloEvent>,
     metrics: &HelloMetrics,
+    tally: &Mutex<Tally>,
     source: SocketAddr,
     outcome: HelloOutcome,
 ) {
@@ -286,10 +322,40 @@ fn report_best_effort(
     if let HelloOutcome::Rejected(reason) = &outcome {
         tracing::debug!(%source, kind = %reason.kind(), %reason, "hello rejected");
     }
-    let reserve = events.max_capacity() / 4;
-    if events.capacity() <= reserve || events.try_send(event(source, outcome)).is_err() {
-        metrics.event_dropped();
+    let mut tally = lock(tally);
+    if let Some(event) = tally.note(source, outcome, SystemTime::now()) {
+        if let Err(event) = try_send_reserved(events, event) {
+            tally.defer(event);
+        }
     }
+    metrics.folded(tally.folded());
+}
+
+/// Ends a summary interval: sends one event per (source, kind) with folded rejections; those
+/// the channel cannot take now are kept for the next interval.
+fn send_summaries(events: &mpsc::Sender<HelloEvent>, metrics: &HelloMetrics, tally: &Mutex<Tally>) {
+    let mut tally = lock(tally);
+    for event in tally.drain() {
+        if let Err(event) = try_send_reserved(events, event) {
+            tally.defer(event);
+        }
+    }
+    metrics.folded(tally.folded());
+}
+
+/// Sends `event` if the channel keeps more than a quarter free afterwards (the rest is for
+/// accepted hellos); gives it back otherwise.
+fn try_send_reserved(
+    events: &mpsc::Sender<HelloEvent>,
+    event: HelloEvent,
+) -> Result<(), HelloEvent> {
+    let reserve = events.max_capacity() / 4;
+    if events.capacity() <= reserve {
+        return Err(event);
+    }
+    events.try_send(event).map_err(|e| match e {
+        mpsc::error::TrySendError::Full(e) | mpsc::error::TrySendError::Closed(e) => e,
+    })
 }
 
 /// Closes a connection with a reset (no `TIME_WAIT` left on our side).

@@ -42,7 +42,7 @@ pub use crate::pki_store::Kek;
 pub use error::{Blame, StoreError};
 pub use records::{
     CertificateLink, Device, DeviceFilter, DeviceUpsert, Hello, HelloFilter, Lease, NewHello,
-    NewTransition, Run, RunId, SecretKind, SecretVersion, Transition,
+    NewTransition, RejectedHello, Run, RunId, SecretKind, SecretVersion, Transition,
 };
 
 type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -103,12 +103,20 @@ impl std::fmt::Debug for Store {
 }
 
 /// The schema, embedded: (version, description, SQLite SQL, PostgreSQL SQL).
-const MIGRATIONS: &[(i64, &str, &str, &str)] = &[(
-    1,
-    "initial",
-    include_str!("../../migrations/sqlite/0001_initial.sql"),
-    include_str!("../../migrations/postgres/0001_initial.sql"),
-)];
+const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
+    (
+        1,
+        "initial",
+        include_str!("../../migrations/sqlite/0001_initial.sql"),
+        include_str!("../../migrations/postgres/0001_initial.sql"),
+    ),
+    (
+        2,
+        "rejected hellos",
+        include_str!("../../migrations/sqlite/0002_rejected_hellos.sql"),
+        include_str!("../../migrations/postgres/0002_rejected_hellos.sql"),
+    ),
+];
 
 #[derive(Debug)]
 struct EmbeddedMigrations(Backend);
@@ -428,6 +436,30 @@ impl Store {
         Ok(ids)
     }
 
+    /// Record a connection to the hello port that produced no hello (malformed, bogus UUID,
+    /// rate-limited, …), or a summary of several from one source ([`RejectedHello::count`]).
+    /// Returns its id.
+    pub async fn record_rejected_hello(&self, h: &RejectedHello) -> Result<i64> {
+        if let Some(uuid) = &h.device_uuid {
+            check_text("hello device uuid", uuid)?;
+        }
+        check_text("hello source", &h.source)?;
+        let row = sqlx::query::<Any>(
+            "INSERT INTO hellos \
+                (device_uuid, source, received_at, retry_count, hashes, outcome, count) \
+             VALUES ($1, $2, $3, 0, '', $4, $5) RETURNING id",
+        )
+        .bind(h.device_uuid.as_deref())
+        .bind(&h.source)
+        .bind(to_ms(h.received_at))
+        .bind(&h.outcome)
+        .bind(i64::from(h.count.max(1)))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(self.err("record_rejected_hello"))?;
+        get(&row, "id", "hellos")
+    }
+
     /// Set what the server did with hello `id`. Returns whether it exists.
     pub async fn set_hello_outcome(&self, id: i64, outcome: &str) -> Result<bool> {
         let done = sqlx::query::<Any>("UPDATE hellos SET outcome = $1 WHERE id = $2")
@@ -452,7 +484,7 @@ impl Store {
     /// Recorded hellos, newest first.
     pub async fn hellos(&self, filter: &HelloFilter) -> Result<Vec<Hello>> {
         let rows = sqlx::query::<Any>(
-            "SELECT id, device_uuid, source, received_at, retry_count, hashes, outcome \
+            "SELECT id, device_uuid, source, received_at, retry_count, hashes, outcome, count \
              FROM hellos WHERE ($1 IS NULL OR device_uuid = $1) ORDER BY id DESC LIMIT $2",
         )
         .bind(filter.device_uuid.as_deref())
@@ -471,6 +503,7 @@ impl Store {
                         .unwrap_or(u32::MAX),
                     hashes: get(r, "hashes", "hellos")?,
                     outcome: get(r, "outcome", "hellos")?,
+                    count: u32::try_from(get::<i64>(r, "count", "hellos")?).unwrap_or(u32::MAX),
                 })
             })
             .collect()

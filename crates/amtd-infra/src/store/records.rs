@@ -102,13 +102,29 @@ pub struct NewHello {
     pub outcome: Option<String>,
 }
 
+/// A connection to the hello port that produced no hello, to record (P1: every hello, the
+/// rejected ones too). One row may stand for several connections from one source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RejectedHello {
+    /// The UUID the bytes carried, when one could be read (for example a bogus all-zero one).
+    pub device_uuid: Option<String>,
+    /// The source address (and port), as text.
+    pub source: String,
+    /// When it arrived (for several: when the first of them arrived).
+    pub received_at: SystemTime,
+    /// Why it was refused, in words.
+    pub outcome: String,
+    /// How many connections the row stands for (at least 1).
+    pub count: u32,
+}
+
 /// A recorded hello.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hello {
     /// Its id (increasing in arrival order).
     pub id: i64,
-    /// The UUID the hello carried.
-    pub device_uuid: String,
+    /// The UUID the hello carried (none for a rejected connection whose bytes had none).
+    pub device_uuid: Option<String>,
     /// The source address and port.
     pub source: String,
     /// When it arrived.
@@ -119,6 +135,9 @@ pub struct Hello {
     pub hashes: String,
     /// What the server did with it.
     pub outcome: Option<String>,
+    /// How many connections the row stands for: 1, or more for a summary of repeated
+    /// rejections from one source ([`RejectedHello::count`]).
+    pub count: u32,
 }
 
 /// Which hellos [`Store::hellos`](super::Store::hellos) returns: newest first.
