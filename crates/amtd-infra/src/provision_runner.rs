@@ -316,8 +316,14 @@ fn transport_input(e: &TransportError) -> Input {
     if matches!(e, TransportError::Timeout { .. }) {
         return Input::Timeout;
     }
+    let after_send = e.request_may_have_been_processed();
     Input::TransportFailed {
-        after_send: e.request_may_have_been_processed(),
-        retryable: e.is_retryable(),
+        after_send,
+        // The transport's `is_retryable` means "safe to send the same bytes again blindly",
+        // which a request that may have reached the device never is. The machine asks whether
+        // trying again can help at all, and after such a failure it decides itself (resend an
+        // idempotent call, poll the device after a non-idempotent one); only failures no retry
+        // mends (TLS, authentication, configuration) end the run at once.
+        retryable: e.is_retryable() || after_send,
     }
 }
