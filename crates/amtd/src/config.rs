@@ -311,7 +311,8 @@ impl FqdnStrategy {
 /// `[dns]`.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct DnsConfig {
-    /// DNS server to ask; `None` uses the system resolver.
+    /// DNS server that reverse DNS (FQDN discovery) asks; `None`: reverse DNS finds nothing
+    /// (amtd never asks the system resolver).
     pub resolver: Option<SocketAddr>,
 }
 

@@ -4,8 +4,19 @@
 //!
 //! Everything lives in one data directory: the embedded CA (keys sealed under `ca.kek`), the
 //! SQLite store (devices, hellos, provisioning timelines, encrypted admin passwords) and the
-//! emulated devices' state. Devices are configured with the server's hello address (as MEBx
-//! would configure it) and trust the lab CA's root for provisioning. Only loopback is used.
+//! emulated devices' state. Only loopback is used.
+//!
+//! The lab runs its own DNS server (`--dns-bind`, amtd-infra's `dns` module), authoritative for
+//! the lab domain and `127.in-addr.arpa`: `ProvisionServer.<domain>` (and bare
+//! `ProvisionServer`) → the hello listener's address, and A + PTR for every emulated device.
+//! The devices get no server address: like a device whose DHCP server handed out this DNS
+//! server and the lab domain (option 15), each finds the server by looking up
+//! `ProvisionServer` (SPEC D3) and sends its hello there (to the listener's port). They trust
+//! the lab CA's root for provisioning.
+//!
+//! FQDN discovery (SPEC P2) is reverse DNS first — PTR of the hello's source, confirmed by the
+//! forward lookup, both asked of the lab's DNS server — then the operator mapping (the fleet
+//! itself, pinned to each device's address), so a disagreement between the two is recorded.
 //!
 //! The lab runs the same server core as `amtd serve` (`crate::server`) and serves the same
 //! REST API (`--api-bind`), announced in `<data_dir>/server.json`, so `amtd devices` and
@@ -19,6 +30,8 @@ use std::time::{Duration, Instant, SystemTime};
 use amt_emulator::fleet::{FleetFlags, FleetSpec};
 use amt_emulator::net::{Fleet, NetOptions};
 use amt_pki::{CaSettings, CertHash, HashAlgorithm, ProvisioningCert, SetupMarker};
+use amtd_core::fqdn::Strategy;
+use amtd_infra::dns::{DnsServer, DnsServerHandle, Resolver, Zone};
 use amtd_infra::hello_listener::{HelloEvent, HelloListener, HelloListenerConfig};
 use amtd_infra::pki_store::{Kek, PkiStore};
 use amtd_infra::store::Store;
@@ -66,6 +79,10 @@ pub struct LabArgs {
     /// Where the REST API binds (loopback; a free port is used if this one is taken).
     #[arg(long, default_value = "127.0.0.1:9972")]
     api_bind: SocketAddr,
+    /// Where the lab's DNS server binds, UDP and TCP (loopback; a free port is used if this
+    /// one is taken).
+    #[arg(long, default_value = "127.0.0.1:9953")]
+    dns_bind: SocketAddr,
 }
 
 /// Runs the lab.
@@ -73,6 +90,7 @@ pub fn run(args: LabArgs) -> Result<()> {
     if !args.first_ip.is_loopback()
         || !args.hello_bind.ip().is_loopback()
         || !args.api_bind.ip().is_loopback()
+        || !args.dns_bind.ip().is_loopback()
     {
         bail!("the lab only uses loopback addresses (127.0.0.0/8)");
     }
@@ -117,7 +135,7 @@ async fn lab(args: LabArgs) -> Result<()> {
     let hello_addr = listener.local_addr()?;
     let hello_handle = listener.spawn()?;
 
-    // The emulated fleet: pre-configured with the server's address and the lab root.
+    // The emulated fleet: no server address, the lab domain, and the lab root trusted.
     let flags = FleetFlags {
         count: args.count,
         first_ip: args.first_ip,
@@ -125,11 +143,21 @@ async fn lab(args: LabArgs) -> Result<()> {
         ..FleetFlags::default()
     };
     let toml = format!(
-        "[defaults]\nprovisioning_server = \"{}\"\nextra_root_hashes = [\"{}\"]\n",
-        hello_addr.ip(),
+        "[defaults]\nextra_root_hashes = [\"{}\"]\n",
         root_hash.to_hex()
     );
     let spec = FleetSpec::from_toml(&toml, &flags)?;
+
+    // The lab DNS zone: the provisioning server and every device, forward and reverse.
+    let dns = start_dns(args.dns_bind, &args.domain, hello_addr.ip()).await?;
+    let dns_addr = dns.local_addr();
+    dns.update(|zone| {
+        spec.devices.iter().try_for_each(|d| {
+            let fqdn = format!("{}.{}", d.config.hostname, d.config.domain);
+            zone.add_host(&fqdn, IpAddr::V4(d.ip))
+                .with_context(|| format!("publishing {fqdn} in the lab DNS zone"))
+        })
+    })?;
     // FQDN discovery in the lab: the operator mapping is the fleet itself (the lab knows every
     // device it started); the source address must be the device's own.
     let mapping: HashMap<String, MappedDevice> = spec
@@ -150,7 +178,9 @@ async fn lab(args: LabArgs) -> Result<()> {
         state_dir: Some(args.data_dir.join("devices")),
         ..NetOptions::default()
     };
+    // Devices ask the lab DNS server for `ProvisionServer` and send to the listener's port.
     options.hello.port = hello_addr.port();
+    options.hello.resolver = Some(dns_addr);
     options.key_pool.enabled = !args.no_key_pool;
     if args.prefill_keys && !args.no_key_pool {
         options.key_pool.capacity = options.key_pool.capacity.max(2 * args.count);
@@ -173,7 +203,11 @@ async fn lab(args: LabArgs) -> Result<()> {
         pki,
         provisioning_certs: vec![prov],
         profile: "default".into(),
-        fqdn: FqdnPolicy::mapping_only(mapping),
+        fqdn: FqdnPolicy {
+            order: vec![Strategy::ReverseDns, Strategy::OperatorMapping],
+            mapping,
+            resolver: Some(Resolver::new(dns_addr)),
+        },
         concurrency: args.concurrency,
     });
     core.expect(&expected).await;
@@ -184,11 +218,14 @@ async fn lab(args: LabArgs) -> Result<()> {
     let api_task = tokio::spawn(api::serve(api, router));
     discovery::write_discovery(&args.data_dir, api_addr)?;
     println!(
-        "amtd lab: {} emulated devices on {} …, hello listener on {}, API on http://{}, data in {}",
+        "amtd lab: {} emulated devices on {} …, hello listener on {}, API on http://{}, DNS \
+         (zone {}) on {}, data in {}",
         args.count,
         args.first_ip,
         hello_addr,
         api_addr,
+        args.domain,
+        dns_addr,
         args.data_dir.display()
     );
 
@@ -220,10 +257,17 @@ async fn lab(args: LabArgs) -> Result<()> {
         }
     }
     core.print_summary(started.elapsed());
+    let st = dns.stats();
+    println!(
+        "lab DNS: {} queries; ProvisionServer found {} times, {} PTR answers, {} NXDOMAIN, {} \
+         refused",
+        st.queries, st.provision_server, st.ptr, st.nxdomain, st.refused
+    );
     discovery::remove_discovery(&args.data_dir);
     api_task.abort();
     hello_handle.shutdown().await;
     fleet.shutdown();
+    dns.shutdown().await;
     let (done, _, total) = core.counts();
     if args.exit_when_done && done != total {
         bail!("{} of {total} devices were not provisioned", total - done);
@@ -245,6 +289,29 @@ async fn api_listener(bind: SocketAddr) -> Result<tokio::net::TcpListener> {
         }
         Err(e) => Err(e).with_context(|| format!("binding the API on {bind}")),
     }
+}
+
+/// Starts the lab's DNS server for `domain` and `127.in-addr.arpa`, with `ProvisionServer`
+/// pointing at `server`; when `bind` is taken, on a free port of the same IP (the devices are
+/// told where it is).
+async fn start_dns(bind: SocketAddr, domain: &str, server: IpAddr) -> Result<DnsServerHandle> {
+    let mut zone = Zone::new(domain).context("the lab domain")?;
+    zone.add_reverse_zone("127.in-addr.arpa")?;
+    zone.add_address(&zone.provision_server_name(), server)?;
+    let dns = match DnsServer::start(bind, zone.clone()).await {
+        Ok(d) => d,
+        Err(e) if bind.port() != 0 => {
+            eprintln!("amtd lab: DNS address {bind} unavailable ({e}); using a free port");
+            let any = SocketAddr::new(bind.ip(), 0);
+            DnsServer::start(any, zone)
+                .await
+                .with_context(|| format!("binding the lab DNS server on {any}"))?
+        }
+        Err(e) => return Err(e).with_context(|| format!("binding the lab DNS server on {bind}")),
+    };
+    let ns = dns.local_addr().ip();
+    dns.update(|z| z.set_name_server_address(ns))?;
+    Ok(dns)
 }
 
 /// Opens the lab CA, or creates it with `crl_base` (the lab API's `/crl`) as the CRL

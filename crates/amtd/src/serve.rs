@@ -8,9 +8,10 @@
 //! REST API, and writes `<data_dir>/server.json` so the CLI finds it.
 //!
 //! FQDN discovery follows `[fqdn] strategies` (see `server::fqdn`): the operator mapping,
-//! reverse DNS through the system resolver (only when `reverse-dns` is listed) with forward
-//! confirmation, and the device's own settings, which the provisioning machine compares with
-//! the chosen name at connect-back; conflicts are recorded.
+//! reverse DNS with forward confirmation asked of the `[dns] resolver` server (only when
+//! `reverse-dns` is listed; never the system resolver), and the device's own settings, which
+//! the provisioning machine compares with the chosen name at connect-back; conflicts are
+//! recorded.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -18,6 +19,7 @@ use std::time::{Duration, SystemTime};
 
 use amt_pki::ProvisioningCert;
 use amtd_core::fqdn::Strategy;
+use amtd_infra::dns::Resolver;
 use amtd_infra::hello_listener::{HelloEvent, HelloListener};
 use amtd_infra::pki_store::{Kek, PkiStore};
 use amtd_infra::store::Store;
@@ -271,15 +273,19 @@ fn fqdn_policy(config: &Config) -> FqdnPolicy {
             }
             FqdnStrategy::ReverseDns => {
                 order.push(Strategy::ReverseDns);
-                if let Some(r) = config.dns.resolver {
+                if config.dns.resolver.is_none() {
                     eprintln!(
-                        "amtd serve: reverse DNS asks the system resolver; [dns] resolver {r} is \
-                         not used for it yet"
+                        "amtd serve: [fqdn] strategies lists reverse-dns but [dns] resolver is not \
+                         set; reverse DNS will find nothing (amtd never asks the system resolver)"
                     );
                 }
             }
             FqdnStrategy::DeviceSettings => order.push(Strategy::DeviceSettings),
         }
     }
-    FqdnPolicy { order, mapping }
+    FqdnPolicy {
+        order,
+        mapping,
+        resolver: config.dns.resolver.map(Resolver::new),
+    }
 }

@@ -3,15 +3,23 @@
 //! is a conflict that is recorded (in the hello's outcome and the log).
 //!
 //! Wired strategies: the operator mapping by UUID (optionally pinned to the device's address,
-//! as the lab does), and reverse DNS of the hello's source through the system resolver with
-//! forward confirmation. `device-settings` cannot name a device before the connect-back: the
+//! as the lab does), and reverse DNS of the hello's source with forward confirmation, asked of
+//! the configured DNS server (`[dns] resolver`; the lab's own DNS server in `amtd lab`) through
+//! amtd-infra's [`Resolver`] — never the system resolver. Without a configured server the
+//! reverse-DNS strategy finds nothing and says so ("no DNS resolver configured"). A PTR name
+//! whose forward lookup does not return the source address is recorded as unconfirmed and
+//! never chosen. `device-settings` cannot name a device before the connect-back: the
 //! provisioning machine reads `AMT_GeneralSettings` when it connects and records a conflict
 //! with the chosen name in the device's timeline.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 
-use amtd_core::fqdn::{FqdnDiscovery, Strategy};
+use amtd_core::fqdn::{Finding, FqdnDiscovery, Strategy};
+use amtd_infra::dns::{Resolver, ReverseLookup};
+
+/// The reverse-DNS finding when no DNS server is configured.
+pub const NO_RESOLVER: &str = "no DNS resolver configured ([dns] resolver)";
 
 /// A device's FQDN as the operator mapping gives it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,13 +30,16 @@ pub struct MappedDevice {
     pub address: Option<IpAddr>,
 }
 
-/// The FQDN discovery policy: strategy order and the operator mapping.
+/// The FQDN discovery policy: strategy order, the operator mapping and the DNS server asked
+/// for reverse DNS.
 #[derive(Debug, Clone)]
 pub struct FqdnPolicy {
     /// Strategies in order (`DeviceSettings` is checked by the machine at connect-back).
     pub order: Vec<Strategy>,
     /// Lowercase UUID → mapped device.
     pub mapping: HashMap<String, MappedDevice>,
+    /// The DNS server reverse DNS asks (`None`: the strategy reports [`NO_RESOLVER`]).
+    pub resolver: Option<Resolver>,
 }
 
 /// A discovered name and the conflicts met on the way.
@@ -41,16 +52,9 @@ pub struct Resolved {
 }
 
 impl FqdnPolicy {
-    /// Only the operator mapping.
-    pub fn mapping_only(mapping: HashMap<String, MappedDevice>) -> Self {
-        Self {
-            order: vec![Strategy::OperatorMapping],
-            mapping,
-        }
-    }
-
     /// The FQDN for a device whose hello came from `source`, or why there is none.
     pub async fn resolve(&self, uuid: &str, source: IpAddr) -> Result<Resolved, String> {
+        let source = source.to_canonical();
         let mut d = FqdnDiscovery::new(&self.order);
         for s in &self.order {
             match s {
@@ -68,10 +72,16 @@ impl FqdnPolicy {
                     }
                     d.record_operator_mapping(m.map(|m| m.fqdn.as_str()));
                 }
-                Strategy::ReverseDns => {
-                    let (ptr, confirmed) = reverse_dns(source).await;
-                    d.record_reverse_dns(ptr.as_deref(), confirmed);
-                }
+                Strategy::ReverseDns => match self.reverse_dns(source).await {
+                    Ok(ReverseLookup::NoPtr) => d.record_reverse_dns(None, false),
+                    Ok(ReverseLookup::Confirmed { name }) => {
+                        d.record_reverse_dns(Some(&name), true);
+                    }
+                    Ok(ReverseLookup::Unconfirmed { ptr, .. }) => {
+                        d.record_reverse_dns(Some(&ptr), false);
+                    }
+                    Err(why) => d.record(Strategy::ReverseDns, Finding::Failed(why)),
+                },
                 Strategy::DeviceSettings | Strategy::DhcpLease => {}
             }
         }
@@ -92,29 +102,26 @@ impl FqdnPolicy {
             notes,
         })
     }
-}
 
-/// PTR of `ip` through the system resolver, and whether the name resolves back to `ip`.
-async fn reverse_dns(ip: IpAddr) -> (Option<String>, bool) {
-    let ptr = tokio::task::spawn_blocking(move || dns_lookup::lookup_addr(&ip))
-        .await
-        .ok()
-        .and_then(Result::ok)
-        .map(|n| n.trim_end_matches('.').to_owned())
-        .filter(|n| n.parse::<IpAddr>().is_err() && !n.is_empty());
-    let Some(name) = ptr else {
-        return (None, false);
-    };
-    let confirmed = match tokio::net::lookup_host((name.as_str(), 0)).await {
-        Ok(addrs) => addrs.into_iter().any(|a| a.ip() == ip),
-        Err(_) => false,
-    };
-    (Some(name), confirmed)
+    /// PTR of `ip` and its forward confirmation, from the configured DNS server.
+    async fn reverse_dns(&self, ip: IpAddr) -> Result<ReverseLookup, String> {
+        let Some(resolver) = &self.resolver else {
+            return Err(NO_RESOLVER.into());
+        };
+        resolver.reverse_confirmed(ip).await.map_err(|e| {
+            tracing::debug!(peer = %ip, error = %e, "reverse DNS");
+            e.to_string()
+        })
+    }
 }
 
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
+    use std::time::Duration;
+
+    use amtd_infra::dns::{DnsServer, DnsServerHandle, Zone};
+
     use super::*;
 
     fn policy(address: Option<IpAddr>) -> FqdnPolicy {
@@ -126,7 +133,153 @@ mod tests {
                 address,
             },
         );
-        FqdnPolicy::mapping_only(mapping)
+        FqdnPolicy {
+            order: vec![Strategy::OperatorMapping],
+            mapping,
+            resolver: None,
+        }
+    }
+
+    const UUID: &str = "8086e000-0000-4000-8000-000000000001";
+
+    /// Our DNS server on loopback with the lab's zones and `records`.
+    async fn dns(records: impl FnOnce(&mut Zone)) -> DnsServerHandle {
+        let mut z = Zone::new("amt.test").unwrap();
+        z.add_reverse_zone("127.in-addr.arpa").unwrap();
+        records(&mut z);
+        DnsServer::start("127.0.0.1:0".parse().unwrap(), z)
+            .await
+            .unwrap()
+    }
+
+    fn dns_policy(
+        order: &[Strategy],
+        mapped: Option<&str>,
+        dns: Option<&DnsServerHandle>,
+    ) -> FqdnPolicy {
+        let mut mapping = HashMap::new();
+        if let Some(m) = mapped {
+            mapping.insert(
+                UUID.to_owned(),
+                MappedDevice {
+                    fqdn: m.into(),
+                    address: None,
+                },
+            );
+        }
+        FqdnPolicy {
+            order: order.to_vec(),
+            mapping,
+            resolver: dns.map(|d| Resolver::new(d.local_addr())),
+        }
+    }
+
+    const BOTH: [Strategy; 2] = [Strategy::ReverseDns, Strategy::OperatorMapping];
+
+    #[tokio::test]
+    async fn reverse_dns_names_a_device_whose_ptr_is_confirmed() {
+        let dns = dns(|z| z.add_host("pc1.amt.test", [127, 88, 0, 1].into()).unwrap()).await;
+        let r = dns_policy(&BOTH, None, Some(&dns))
+            .resolve(UUID, [127, 88, 0, 1].into())
+            .await
+            .unwrap();
+        assert_eq!(r.fqdn, "pc1.amt.test");
+        assert!(r.notes.is_empty(), "{:?}", r.notes);
+        assert!(dns.stats().ptr >= 1);
+    }
+
+    #[tokio::test]
+    async fn unconfirmed_ptr_is_recorded_and_never_chosen() {
+        // The PTR says pc2, but pc2's A record is another address.
+        let dns = dns(|z| {
+            z.add_ptr([127, 88, 0, 2].into(), "pc2.amt.test").unwrap();
+            z.add_address("pc2.amt.test", [127, 88, 0, 99].into())
+                .unwrap();
+        })
+        .await;
+        let e = dns_policy(&[Strategy::ReverseDns], None, Some(&dns))
+            .resolve(UUID, [127, 88, 0, 2].into())
+            .await
+            .unwrap_err();
+        assert!(
+            e.contains("reverse DNS: pc2.amt.test is not confirmed by its forward lookup"),
+            "{e}"
+        );
+        let r = dns_policy(&BOTH, Some("mapped.amt.test"), Some(&dns))
+            .resolve(UUID, [127, 88, 0, 2].into())
+            .await
+            .unwrap();
+        assert_eq!(r.fqdn, "mapped.amt.test");
+        assert!(
+            r.notes
+                .iter()
+                .any(|n| n.contains("pc2.amt.test is not confirmed")),
+            "{:?}",
+            r.notes
+        );
+    }
+
+    #[tokio::test]
+    async fn conflict_between_reverse_dns_and_the_mapping_is_recorded() {
+        let dns = dns(|z| z.add_host("pc3.amt.test", [127, 88, 0, 3].into()).unwrap()).await;
+        let r = dns_policy(&BOTH, Some("other.amt.test"), Some(&dns))
+            .resolve(UUID, [127, 88, 0, 3].into())
+            .await
+            .unwrap();
+        assert_eq!(r.fqdn, "pc3.amt.test");
+        assert_eq!(
+            r.notes,
+            [
+                "FQDN conflict: reverse DNS says pc3.amt.test but operator mapping says \
+              other.amt.test"
+            ]
+        );
+        // In the other order the mapping wins and the conflict is the same fact, reversed.
+        let mapping_first = [Strategy::OperatorMapping, Strategy::ReverseDns];
+        let r = dns_policy(&mapping_first, Some("other.amt.test"), Some(&dns))
+            .resolve(UUID, [127, 88, 0, 3].into())
+            .await
+            .unwrap();
+        assert_eq!(r.fqdn, "other.amt.test");
+        assert_eq!(r.notes.len(), 1);
+    }
+
+    #[tokio::test]
+    async fn address_without_ptr_finds_nothing_by_reverse_dns() {
+        let dns = dns(|_| {}).await;
+        let e = dns_policy(&[Strategy::ReverseDns], None, Some(&dns))
+            .resolve(UUID, [127, 88, 0, 4].into())
+            .await
+            .unwrap_err();
+        assert_eq!(e, "no strategy found an FQDN");
+    }
+
+    #[tokio::test]
+    async fn without_a_resolver_reverse_dns_says_so_and_asks_no_one() {
+        let e = dns_policy(&[Strategy::ReverseDns], None, None)
+            .resolve(UUID, [127, 88, 0, 5].into())
+            .await
+            .unwrap_err();
+        assert!(e.contains(NO_RESOLVER), "{e}");
+        let r = dns_policy(&BOTH, Some("mapped.amt.test"), None)
+            .resolve(UUID, [127, 88, 0, 5].into())
+            .await
+            .unwrap();
+        assert_eq!(r.fqdn, "mapped.amt.test");
+        assert_eq!(r.notes, [format!("reverse DNS: {NO_RESOLVER}")]);
+    }
+
+    #[tokio::test]
+    async fn unreachable_resolver_is_a_failure_in_words() {
+        // A port nobody listens on: the kernel refuses the datagram, or the query times out.
+        let free = std::net::UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let mut p = dns_policy(&[Strategy::ReverseDns], None, None);
+        p.resolver = Some(Resolver::new(free).with_timeout(Duration::from_millis(300)));
+        let e = p.resolve(UUID, [127, 88, 0, 6].into()).await.unwrap_err();
+        assert!(e.contains(&format!("DNS server {free}")), "{e}");
     }
 
     #[tokio::test]
