@@ -1,5 +1,11 @@
-//! `amtd devices` and `amtd device <uuid>`: the CLI over the REST API of a running `amtd lab`
-//! or `amtd serve`.
+//! `amtd devices`, `amtd device <uuid>`, `amtd profiles` and `amtd profile <name>`: the CLI
+//! over the REST API of a running `amtd lab` or `amtd serve`.
+//!
+//! `amtd profile NAME set --file F` sends a profile: a TOML file in the shape of a config
+//! `[[profile]]` entry (or its keys at the top level), checked with the config's own parser, or
+//! a JSON document as the API takes it. The CLI reads the `*_env` variables the file names
+//! (digest users' `password_env`, `mebx_password_env`) from its own environment and sends the
+//! passwords, which the server seals; they are never printed or sent back.
 //!
 //! The server is found through `<data_dir>/server.json` (written by the server at start): the
 //! data directory given with `--data-dir`, else the first of `./amtd-lab` (the lab's default),
@@ -65,6 +71,201 @@ pub struct DeviceArgs {
     action: Option<DeviceAction>,
     #[command(flatten)]
     server: ServerArgs,
+}
+
+/// `amtd profiles`.
+#[derive(Args, Debug)]
+pub struct ProfilesArgs {
+    #[command(flatten)]
+    server: ServerArgs,
+}
+
+/// What to do with one profile.
+#[derive(ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProfileAction {
+    /// Create or replace it from --file (audited by the server).
+    Set,
+    /// Delete it (audited; the server's active profile cannot be deleted).
+    Delete,
+}
+
+/// `amtd profile <name> [set --file F | delete]`.
+#[derive(Args, Debug)]
+pub struct ProfileArgs {
+    /// The profile's name.
+    name: String,
+    /// Action; without one, the profile is shown.
+    #[arg(value_enum)]
+    action: Option<ProfileAction>,
+    /// With `set`: the profile file, TOML (a config `[[profile]]` entry) or JSON (*.json, the
+    /// API's document).
+    #[arg(long)]
+    file: Option<PathBuf>,
+    #[command(flatten)]
+    server: ServerArgs,
+}
+
+/// Runs `amtd profiles`.
+pub fn profiles(args: ProfilesArgs) -> Result<()> {
+    let api = Api::find(&args.server)?;
+    let list = api.call("GET", "/api/v1/profiles")?;
+    if args.server.json {
+        println!("{}", serde_json::to_string_pretty(&list)?);
+        return Ok(());
+    }
+    let rows = list.as_array().cloned().unwrap_or_default();
+    println!(
+        "{:<20} {:<6} {:<7} {:<11} {:<7} {:<14} digest users",
+        "name", "active", "source", "tls", "consent", "redirection"
+    );
+    for r in &rows {
+        let p = &r["profile"];
+        if p.is_null() {
+            println!("{:<20} {}", text(&r["name"]), text(&r["error"]));
+            continue;
+        }
+        let redirection: Vec<&str> = ["sol", "ider", "kvm"]
+            .into_iter()
+            .filter(|k| p["redirection"][k] == true)
+            .collect();
+        let users: Vec<String> = p["digest_users"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|u| text(&u["name"]))
+            .collect();
+        println!(
+            "{:<20} {:<6} {:<7} {:<11} {:<7} {:<14} {}",
+            text(&r["name"]),
+            if r["active"] == true { "yes" } else { "" },
+            text(&p["source"]),
+            text(&p["tls"]),
+            text(&p["user_consent"]),
+            if redirection.is_empty() {
+                "-".to_owned()
+            } else {
+                redirection.join(",")
+            },
+            if users.is_empty() {
+                "-".to_owned()
+            } else {
+                users.join(",")
+            }
+        );
+    }
+    println!("{} profile(s)", rows.len());
+    Ok(())
+}
+
+/// Runs `amtd profile <name> [action]`.
+pub fn profile(args: ProfileArgs) -> Result<()> {
+    let name = crate::config::profile_name(&args.name).map_err(anyhow::Error::msg)?;
+    let path = format!("/api/v1/profiles/{name}");
+    if args.file.is_some() && args.action != Some(ProfileAction::Set) {
+        bail!("--file goes with `amtd profile {name} set`");
+    }
+    match args.action {
+        Some(ProfileAction::Set) => {
+            let Some(file) = &args.file else {
+                bail!("`amtd profile {name} set` needs --file (TOML or JSON)");
+            };
+            let body = profile_request(file, name)?;
+            let api = Api::find(&args.server)?;
+            let v = api.call_with("PUT", &path, Some(&body))?;
+            if args.server.json {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                println!("profile {name} stored");
+            }
+        }
+        Some(ProfileAction::Delete) => {
+            let api = Api::find(&args.server)?;
+            let v = api.call("DELETE", &path)?;
+            if args.server.json {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                println!("profile {name} deleted");
+            }
+        }
+        None => {
+            let api = Api::find(&args.server)?;
+            let v = api.call("GET", &path)?;
+            if args.server.json {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+                return Ok(());
+            }
+            for k in [
+                "name",
+                "source",
+                "tls",
+                "accept_non_secure",
+                "trusted_cns",
+                "user_consent",
+                "redirection",
+                "clock_sync",
+                "mebx_password",
+                "admin_password_length",
+                "deadline_secs",
+            ] {
+                println!("{k:<22} {}", text(&v[k]));
+            }
+            println!("digest users:");
+            for u in v["digest_users"].as_array().into_iter().flatten() {
+                println!(
+                    "  {:<16} {:<18} {}",
+                    text(&u["name"]),
+                    text(&u["access"]),
+                    text(&u["realms"])
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The PUT body for a profile file: TOML through the config's parser, or JSON as is; the
+/// `*_env` passwords it names are read here and sent.
+fn profile_request(file: &std::path::Path, name: &str) -> Result<Value> {
+    use crate::server::profiles::{ProfileDoc, Source};
+    let contents = std::fs::read_to_string(file)
+        .with_context(|| format!("reading the profile file {}", file.display()))?;
+    let is_json = file
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+    if !is_json {
+        let profile = crate::config::Profile::from_toml_str(&contents, name)
+            .with_context(|| format!("in {}", file.display()))?;
+        let doc = ProfileDoc::from_config(&profile, Source::Api).map_err(anyhow::Error::msg)?;
+        return Ok(doc.request_body());
+    }
+    let mut v: Value = serde_json::from_str(&contents)
+        .with_context(|| format!("parsing {} as JSON", file.display()))?;
+    let from_env = |o: &mut Value, what: &str| -> Result<()> {
+        let Some(env) = o
+            .get("password_env")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+        else {
+            return Ok(());
+        };
+        let var = crate::config::EnvVarName::parse(&env).map_err(anyhow::Error::msg)?;
+        let pw = var.read().with_context(|| what.to_owned())?;
+        if let Some(map) = o.as_object_mut() {
+            map.remove("password_env");
+            map.insert("password".into(), pw.expose().into());
+        }
+        Ok(())
+    };
+    if let Some(users) = v.get_mut("digest_users").and_then(Value::as_array_mut) {
+        for u in users {
+            let who = format!("digest user {}", text(&u["name"]));
+            from_env(u, &who)?;
+        }
+    }
+    if let Some(m) = v.get_mut("mebx_password") {
+        from_env(m, "the MEBx password")?;
+    }
+    Ok(v)
 }
 
 /// Runs `amtd devices`.
@@ -175,8 +376,17 @@ impl Api {
         })
     }
 
-    /// One request; the JSON answer, or the server's error message.
+    /// One request without a body; the JSON answer, or the server's error message.
     fn call(&self, method: &str, path: &str) -> Result<Value> {
+        self.call_with(method, path, None)
+    }
+
+    /// One request, with a JSON body if given.
+    fn call_with(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Value> {
+        let body = match body {
+            Some(b) => serde_json::to_vec(b)?,
+            None => Vec::new(),
+        };
         let addr = self
             .host
             .to_socket_addrs()
@@ -195,9 +405,13 @@ impl Api {
         write!(
             s,
             "{method} {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\n\
-             Accept: application/json\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
-            self.host, self.token
+             Accept: application/json\r\nContent-Type: application/json\r\n\
+             Content-Length: {}\r\nConnection: close\r\n\r\n",
+            self.host,
+            self.token,
+            body.len()
         )?;
+        s.write_all(&body)?;
         let mut raw = Vec::new();
         s.take(MAX_RESPONSE).read_to_end(&mut raw)?;
         let (status, body) = parse_response(&raw)?;

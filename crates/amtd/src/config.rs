@@ -233,6 +233,141 @@ pub struct Profile {
     pub redirection: Redirection,
     /// Set the device clock at provisioning (and keep it in sync).
     pub clock_sync: bool,
+    /// Client certificate CNs accepted with mutual TLS (empty: any under the trusted root).
+    pub trusted_cns: Vec<String>,
+    /// How the MEBx password is chosen.
+    pub mebx_password: MebxPassword,
+    /// Length of the generated per-device admin password (8..=32).
+    pub admin_password_length: usize,
+    /// Deadline of a whole provisioning run.
+    pub deadline: std::time::Duration,
+}
+
+/// Default length of the generated admin password.
+pub const DEFAULT_ADMIN_PASSWORD_LENGTH: usize = 16;
+
+/// Default deadline of a provisioning run.
+pub const DEFAULT_RUN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// Longest deadline a profile may set.
+pub const MAX_RUN_DEADLINE: std::time::Duration = std::time::Duration::from_secs(86_400);
+
+/// How the MEBx password is chosen (`mebx_password`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MebxPassword {
+    /// A random password per device, escrowed like the admin password (`random`).
+    Random,
+    /// Leave the MEBx password alone (`keep`).
+    Keep,
+    /// One organisation-wide password from an environment variable (`fixed`).
+    Fixed {
+        /// The variable holding it (`mebx_password_env`).
+        password_env: EnvVarName,
+    },
+}
+
+/// Where a digest account may log in from (`access`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DigestAccess {
+    /// Over the network only (`network`, the default).
+    Network,
+    /// From the host only (`local`).
+    Local,
+    /// Both (`local-and-network`).
+    LocalAndNetwork,
+}
+
+impl DigestAccess {
+    /// Every access mode with its name in the file.
+    pub const ALL: [(&'static str, DigestAccess); 3] = [
+        ("network", DigestAccess::Network),
+        ("local", DigestAccess::Local),
+        ("local-and-network", DigestAccess::LocalAndNetwork),
+    ];
+
+    /// The name used in files and the API.
+    // Used by the binary's profile documents; not by tests/config_examples.rs.
+    #[allow(dead_code)]
+    pub fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(_, a)| *a == self)
+            .map_or("network", |(n, _)| n)
+    }
+
+    /// The access mode called `name`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.iter().find(|(n, _)| *n == name).map(|(_, a)| *a)
+    }
+}
+
+/// The name of a realm in files and the API (`remote-control`).
+// Used by the binary's profile documents; not by tests/config_examples.rs.
+#[allow(dead_code)]
+pub fn realm_name(realm: Realm) -> Option<&'static str> {
+    validate::REALMS
+        .iter()
+        .find(|(_, r)| *r == realm)
+        .map(|(n, _)| *n)
+}
+
+/// The realm called `name` in files and the API.
+// Used by the binary's profile documents; not by tests/config_examples.rs.
+#[allow(dead_code)]
+pub fn realm_by_name(name: &str) -> Option<Realm> {
+    validate::REALMS
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, r)| *r)
+}
+
+/// Every realm name, comma-separated (for messages).
+pub fn realm_names() -> String {
+    validate::REALMS
+        .iter()
+        .map(|(n, _)| *n)
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Checks a profile name: 1-64 letters, digits, `.`, `_` or `-` (names appear in API paths).
+pub fn profile_name(name: &str) -> Result<&str, String> {
+    let ok = (1..=64).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
+        && name != "."
+        && name != "..";
+    if ok {
+        Ok(name)
+    } else {
+        Err(format!(
+            "{name:?} is not a profile name (1-64 letters, digits, '.', '_' or '-')"
+        ))
+    }
+}
+
+impl Profile {
+    /// The built-in profile (what a file without `[[profile]]` gets), called `name`.
+    // Used by `amtd lab`; not by tests/config_examples.rs.
+    #[allow(dead_code)]
+    pub fn builtin(name: &str) -> Profile {
+        Profile {
+            name: name.to_owned(),
+            ..validate::default_profile()
+        }
+    }
+
+    /// Parses and validates a profile file (`amtd profile NAME set --file`): one `[[profile]]`
+    /// entry in the config's shape, or its keys at the top level. `name` is used when the file
+    /// names none (and picks the entry when it has several). Problems are reported as in the
+    /// config, all at once.
+    // Used by the CLI; not by tests/config_examples.rs.
+    #[allow(dead_code)]
+    pub fn from_toml_str(text: &str, name: &str) -> Result<Profile, ConfigError> {
+        let raw = raw::parse_profile(text, name)?;
+        validate::validate_one_profile(&raw)
+    }
 }
 
 /// TLS mode pushed to the device.
@@ -275,6 +410,8 @@ pub struct DigestUser {
     pub password_env: EnvVarName,
     /// The AMT realms it may use.
     pub realms: Vec<Realm>,
+    /// Where it may log in from.
+    pub access: DigestAccess,
 }
 
 /// `[fqdn]`.

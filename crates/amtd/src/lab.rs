@@ -39,7 +39,7 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 
 use crate::server::discovery::{self, AuditLog};
-use crate::server::{api, FqdnPolicy, MappedDevice, ServerCore, ServerParts};
+use crate::server::{api, profiles, FqdnPolicy, MappedDevice, ServerCore, ServerParts};
 
 /// `amtd lab` options.
 #[derive(Args, Debug)]
@@ -113,11 +113,8 @@ async fn lab(args: LabArgs) -> Result<()> {
     let store = Store::open(&format!("sqlite://{}", db.display()), kek)
         .await
         .context("opening the lab database")?;
-    store
-        .put_profile(
-            "default",
-            &serde_json::json!({ "name": "default", "source": "lab" }),
-        )
+    let builtin = crate::config::Profile::builtin(crate::config::DEFAULT_PROFILE);
+    profiles::install_from_config(&store, &pki, &[builtin], profiles::Source::Lab)
         .await
         .context("storing the lab profile")?;
 

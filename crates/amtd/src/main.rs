@@ -32,6 +32,10 @@ enum Command {
     Devices(client::DevicesArgs),
     /// Show one device with its provisioning timeline, or reveal its admin password.
     Device(client::DeviceArgs),
+    /// List the management profiles of a running server (table or --json).
+    Profiles(client::ProfilesArgs),
+    /// Show a management profile, set it from a file (`set --file`), or delete it.
+    Profile(client::ProfileArgs),
     /// Talk WS-Management to an AMT device, or build/decode messages offline.
     Wsman {
         #[command(subcommand)]
@@ -50,6 +54,8 @@ fn main() -> Result<()> {
         Command::Serve(args) => serve::run(args),
         Command::Devices(args) => client::devices(args),
         Command::Device(args) => client::device(args),
+        Command::Profiles(args) => client::profiles(args),
+        Command::Profile(args) => client::profile(args),
         Command::Wsman { command } => wsman_cmd::run(command),
         Command::Sim(args) => sim_cmd::run(args),
         Command::Ca(args) => pki_cmd::run(args),

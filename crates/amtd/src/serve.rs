@@ -28,7 +28,7 @@ use clap::Args;
 
 use crate::config::{CaConfig, Config, FqdnStrategy, ProvisioningCertificateSource, StoreConfig};
 use crate::server::discovery::{self, AuditLog};
-use crate::server::{api, FqdnPolicy, MappedDevice, ServerCore, ServerParts};
+use crate::server::{api, profiles, FqdnPolicy, MappedDevice, ServerCore, ServerParts};
 
 /// `amtd serve` options.
 #[derive(Args, Debug)]
@@ -86,23 +86,9 @@ async fn serve(config: Config, concurrency: usize) -> Result<()> {
              import-provisioning`)"
         );
     }
-    for p in &config.profiles {
-        let summary = serde_json::json!({
-            "name": p.name,
-            "tls": format!("{:?}", p.tls),
-            "accept_non_secure": p.accept_non_secure,
-            "user_consent": format!("{:?}", p.user_consent),
-            "redirection": { "sol": p.redirection.sol, "ider": p.redirection.ider,
-                             "kvm": p.redirection.kvm },
-            "clock_sync": p.clock_sync,
-            "digest_users": p.digest_users.iter().map(|u| u.name.clone()).collect::<Vec<_>>(),
-            "source": "config",
-        });
-        store
-            .put_profile(&p.name, &summary)
-            .await
-            .context("storing the profiles")?;
-    }
+    profiles::install_from_config(&store, &pki, &config.profiles, profiles::Source::Config)
+        .await
+        .context("storing the profiles")?;
     let profile = config
         .profiles
         .first()

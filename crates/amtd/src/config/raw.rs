@@ -74,6 +74,11 @@ pub(super) struct RawProfile {
     pub(super) user_consent: Option<String>,
     pub(super) redirection: RawRedirection,
     pub(super) clock_sync: Option<bool>,
+    pub(super) trusted_cns: Option<Vec<String>>,
+    pub(super) mebx_password: Option<String>,
+    pub(super) mebx_password_env: Option<String>,
+    pub(super) admin_password_length: Option<i64>,
+    pub(super) deadline: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -82,6 +87,7 @@ pub(super) struct RawDigestUser {
     pub(super) name: Option<String>,
     pub(super) password_env: Option<String>,
     pub(super) realms: Vec<String>,
+    pub(super) access: Option<String>,
     /// Present only to say why it is refused (secrets never go in the file).
     pub(super) password: Option<toml::Value>,
 }
@@ -116,6 +122,52 @@ pub(super) struct RawLab {
 }
 
 pub(super) fn parse(text: &str) -> Result<RawConfig, ConfigError> {
+    parse_as(text)
+}
+
+/// A profile file (`amtd profile NAME set --file`): either one `[[profile]]` entry in the
+/// config's shape, or the entry's keys at the top level (`tls = …`, `[redirection]`,
+/// `[[digest_user]]`). With several `[[profile]]` entries, the one called `name` is taken.
+pub(super) fn parse_profile(text: &str, name: &str) -> Result<RawProfile, ConfigError> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Wrapped {
+        profile: Vec<RawProfile>,
+    }
+    let wrapped = text
+        .parse::<toml::Table>()
+        .is_ok_and(|t| t.contains_key("profile"));
+    let mut raw = if wrapped {
+        let all = parse_as::<Wrapped>(text)?.profile;
+        let count = all.len();
+        let mut matching: Vec<RawProfile> = all
+            .into_iter()
+            .filter(|p| count == 1 || p.name.as_deref() == Some(name))
+            .collect();
+        match matching.pop() {
+            Some(p) if matching.is_empty() => p,
+            _ => {
+                return Err(ConfigError::Syntax {
+                    path: "profile".into(),
+                    line: None,
+                    column: None,
+                    message: format!(
+                        "the file has {count} [[profile]] entries and not exactly one is named \
+                         {name:?}"
+                    ),
+                })
+            }
+        }
+    } else {
+        parse_as::<RawProfile>(text)?
+    };
+    if raw.name.is_none() {
+        raw.name = Some(name.to_owned());
+    }
+    Ok(raw)
+}
+
+fn parse_as<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, ConfigError> {
     let syntax = |path: String, e: toml::de::Error| {
         let (line, column) = match e.span() {
             Some(span) => {

@@ -500,7 +500,7 @@ fn validate_prov_cert(
     })
 }
 
-fn default_profile() -> Profile {
+pub(super) fn default_profile() -> Profile {
     Profile {
         name: DEFAULT_PROFILE.to_owned(),
         tls: TlsMode::ServerAuth,
@@ -513,11 +513,24 @@ fn default_profile() -> Profile {
             kvm: true,
         },
         clock_sync: true,
+        trusted_cns: Vec::new(),
+        mebx_password: MebxPassword::Random,
+        admin_password_length: DEFAULT_ADMIN_PASSWORD_LENGTH,
+        deadline: DEFAULT_RUN_DEADLINE,
+    }
+}
+
+/// Validates one profile read from a profile file (not a config): its problems, all at once.
+pub(super) fn validate_one_profile(raw: &RawProfile) -> Result<Profile, ConfigError> {
+    let mut p = Problems::default();
+    match validate_profile(raw, 0, &mut p) {
+        Some(profile) if p.0.is_empty() => Ok(profile),
+        _ => Err(ConfigError::Invalid(p.0)),
     }
 }
 
 /// Realm names in the config file (kebab-case of the AMT realm).
-const REALMS: &[(&str, Realm)] = &[
+pub(super) const REALMS: &[(&str, Realm)] = &[
     ("redirection", Realm::Redirection),
     ("pt-administration", Realm::PtAdministration),
     ("hardware-asset", Realm::HardwareAsset),
@@ -564,11 +577,7 @@ fn validate_profile(raw: &RawProfile, i: usize, p: &mut Problems) -> Option<Prof
     let at = |key: &str| format!("profile[{i}].{key}");
     let before = p.0.len();
     let name = match &raw.name {
-        Some(n) if !n.trim().is_empty() => Some(n.clone()),
-        Some(_) => {
-            p.add(at("name"), "must not be empty");
-            None
-        }
+        Some(n) => p.check(&at("name"), profile_name(n).map(str::to_owned)),
         None => {
             p.add(at("name"), "is required");
             None
@@ -604,7 +613,7 @@ fn validate_profile(raw: &RawProfile, i: usize, p: &mut Problems) -> Option<Prof
         if u.password.is_some() {
             p.add(
                 uat("password"),
-                "secrets never go in the config file: put the password in an environment variable and name it with password_env",
+                "secrets never go in the file: put the password in an environment variable and name it with password_env",
             );
         }
         let name = match &u.name {
@@ -642,25 +651,101 @@ fn validate_profile(raw: &RawProfile, i: usize, p: &mut Problems) -> Option<Prof
                 ),
                 None => p.add(
                     format!("{}[{k}]", uat("realms")),
-                    format!(
-                        "unknown realm {r:?} (one of: {})",
-                        REALMS
-                            .iter()
-                            .map(|(n, _)| *n)
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    ),
+                    format!("unknown realm {r:?} (one of: {})", realm_names()),
                 ),
             }
         }
-        if let (Some(name), Some(password_env)) = (name, password_env) {
+        let access = match u.access.as_deref() {
+            None => Some(DigestAccess::Network),
+            Some(a) => p.check(
+                &uat("access"),
+                DigestAccess::from_name(a).ok_or_else(|| {
+                    format!("unknown access {a:?} (network, local or local-and-network)")
+                }),
+            ),
+        };
+        if let (Some(name), Some(password_env), Some(access)) = (name, password_env, access) {
             users.push(DigestUser {
                 name,
                 password_env,
                 realms,
+                access,
             });
         }
     }
+    if users.len() > MAX_DIGEST_USERS {
+        p.add(
+            at("digest_user"),
+            format!("at most {MAX_DIGEST_USERS} digest users per profile"),
+        );
+    }
+    let mut trusted_cns = Vec::new();
+    for (k, cn) in raw.trusted_cns.iter().flatten().enumerate() {
+        if cn.is_empty() || cn.len() > 64 || cn.chars().any(char::is_control) {
+            p.add(
+                format!("{}[{k}]", at("trusted_cns")),
+                format!("{cn:?} is not a certificate CN (1-64 characters)"),
+            );
+        } else {
+            trusted_cns.push(cn.clone());
+        }
+    }
+    if trusted_cns.len() > MAX_TRUSTED_CNS {
+        p.add(
+            at("trusted_cns"),
+            format!("at most {MAX_TRUSTED_CNS} names"),
+        );
+    }
+    let mebx_env = env_name(p, &at("mebx_password_env"), raw.mebx_password_env.as_ref());
+    let mebx_password = match (
+        raw.mebx_password.as_deref(),
+        raw.mebx_password_env.is_some(),
+    ) {
+        (None | Some("random"), false) => Some(MebxPassword::Random),
+        (Some("keep"), false) => Some(MebxPassword::Keep),
+        (Some("fixed"), true) => mebx_env.map(|password_env| MebxPassword::Fixed { password_env }),
+        (Some("fixed"), false) => {
+            p.add(
+                at("mebx_password_env"),
+                "is required with mebx_password = \"fixed\": the variable holding the password",
+            );
+            None
+        }
+        (None | Some("random" | "keep"), true) => {
+            p.add(
+                at("mebx_password_env"),
+                "is only used with mebx_password = \"fixed\"",
+            );
+            None
+        }
+        (Some(other), _) => {
+            p.add(
+                at("mebx_password"),
+                format!("unknown policy {other:?} (random, keep or fixed)"),
+            );
+            None
+        }
+    };
+    let admin_password_length = match raw.admin_password_length {
+        Some(n) => p.check(
+            &at("admin_password_length"),
+            count(n, 8, 32).map_err(|_| format!("{n} is outside 8..=32 (AMT's password rules)")),
+        ),
+        None => Some(DEFAULT_ADMIN_PASSWORD_LENGTH),
+    };
+    let deadline = match &raw.deadline {
+        Some(d) => p.check(
+            &at("deadline"),
+            duration(d).and_then(|d| {
+                if d.as_secs() == 0 || d > MAX_RUN_DEADLINE {
+                    Err(format!("{d:?} is outside 1s..=24h"))
+                } else {
+                    Ok(d)
+                }
+            }),
+        ),
+        None => Some(DEFAULT_RUN_DEADLINE),
+    };
     if p.0.len() > before {
         return None;
     }
@@ -677,8 +762,18 @@ fn validate_profile(raw: &RawProfile, i: usize, p: &mut Problems) -> Option<Prof
             kvm: raw.redirection.kvm.unwrap_or(d.redirection.kvm),
         },
         clock_sync: raw.clock_sync.unwrap_or(d.clock_sync),
+        trusted_cns,
+        mebx_password: mebx_password?,
+        admin_password_length: admin_password_length?,
+        deadline: deadline?,
     })
 }
+
+/// Most digest users one profile may create (AMT keeps a small ACL table).
+const MAX_DIGEST_USERS: usize = 32;
+
+/// Most trusted CNs one profile may list.
+const MAX_TRUSTED_CNS: usize = 16;
 
 fn validate_fqdn(raw: &RawFqdn, p: &mut Problems) -> Option<FqdnConfig> {
     let before = p.0.len();

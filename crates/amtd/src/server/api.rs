@@ -3,8 +3,11 @@
 //!
 //! Routes: `GET /api/v1/devices`, `GET /api/v1/devices/{uuid}` (with the provisioning runs and
 //! timeline), `POST /api/v1/devices/{uuid}/reveal-password` (audited in `audit.jsonl`),
-//! `GET /api/v1/hellos?device=&limit=`, `GET /api/v1/profiles`. Only this module maps errors to
-//! HTTP statuses.
+//! `GET /api/v1/hellos?device=&limit=`, and the management profiles: `GET /api/v1/profiles`,
+//! `GET|PUT|DELETE /api/v1/profiles/{name}` (writes validated, bodies at most
+//! [`profiles::MAX_BODY`] bytes, audited; digest and MEBx passwords are write-only and never
+//! appear in an answer; the server's active profile cannot be deleted). Only this module maps
+//! errors to HTTP statuses.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -13,7 +16,9 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use amt_pki::CaRole;
 use amt_wsman::secret::SecretString;
 use amtd_infra::store::{Device, DeviceFilter, HelloFilter, SecretKind};
-use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -23,6 +28,7 @@ use serde_json::{json, Value};
 use subtle::ConstantTimeEq as _;
 
 use super::discovery::AuditLog;
+use super::profiles::{self, ProfileDoc, Source, WriteError};
 use super::ServerCore;
 
 /// What the handlers share.
@@ -117,6 +123,13 @@ pub fn router(core: Arc<ServerCore>, token: SecretString, audit: AuditLog) -> Ro
         )
         .route("/api/v1/hellos", get(list_hellos))
         .route("/api/v1/profiles", get(list_profiles))
+        .route(
+            "/api/v1/profiles/{name}",
+            get(show_profile)
+                .put(put_profile)
+                .delete(delete_profile)
+                .layer(DefaultBodyLimit::max(profiles::MAX_BODY)),
+        )
         .route("/api/v1/trust/redirection.pem", get(trust_pem))
         .route(
             "/api/v1/console-certificates",
@@ -279,12 +292,156 @@ async fn list_profiles(
 ) -> Result<Json<Value>, ApiError> {
     authorize(&s, &headers)?;
     let store = s.core.store();
+    let active = s.core.active_profile();
     let mut out = Vec::new();
     for name in store.list_profiles().await.map_err(internal)? {
-        let body: Option<Value> = store.get_profile(&name).await.map_err(internal)?;
-        out.push(json!({ "name": name, "profile": body }));
+        let mut row = json!({ "name": name, "active": name == active });
+        match profiles::get(store, &name).await {
+            Ok(doc) => row["profile"] = serde_json::to_value(doc).map_err(internal)?,
+            Err(e) => {
+                row["profile"] = Value::Null;
+                row["error"] = e.into();
+            }
+        }
+        out.push(row);
     }
     Ok(Json(Value::Array(out)))
+}
+
+/// Checks a path profile name.
+fn profile_param(raw: &str) -> Result<&str, ApiError> {
+    crate::config::profile_name(raw).map_err(|e| ApiError(StatusCode::BAD_REQUEST, e))
+}
+
+/// `GET /api/v1/profiles/{name}`: the stored document, as PUT takes it (no passwords).
+async fn show_profile(
+    State(s): State<ApiState>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    authorize(&s, &headers)?;
+    let name = profile_param(&name)?;
+    match profiles::get(s.core.store(), name)
+        .await
+        .map_err(internal)?
+    {
+        Some(doc) => Ok(Json(serde_json::to_value(doc).map_err(internal)?)),
+        None => Err(ApiError(
+            StatusCode::NOT_FOUND,
+            format!("no profile {name:?}"),
+        )),
+    }
+}
+
+/// `PUT /api/v1/profiles/{name}`: creates or replaces a profile (201 or 200 with the stored
+/// document). Refused with 400 and every problem listed when the document is invalid.
+async fn put_profile(
+    State(s): State<ApiState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    authorize(&s, &headers)?;
+    let name = profile_param(&name)?.to_owned();
+    let body = body.map_err(|e| {
+        ApiError(
+            e.status(),
+            format!(
+                "could not read the profile document (at most {} bytes): {e}",
+                profiles::MAX_BODY
+            ),
+        )
+    })?;
+    let de = &mut serde_json::Deserializer::from_slice(&body);
+    let doc: ProfileDoc = serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let at = if path == "." {
+            String::new()
+        } else {
+            format!(" at {path}")
+        };
+        ApiError(
+            StatusCode::BAD_REQUEST,
+            format!("not a profile document{at}: {}", e.into_inner()),
+        )
+    })?;
+    let trust = s
+        .core
+        .server_trust()
+        .ok_or_else(|| internal("the CA store is unavailable"))?;
+    let store = s.core.store();
+    let prepared = profiles::prepare(store, &trust, &name, doc, Source::Api)
+        .await
+        .map_err(write_error)?;
+    // Audited before the change is made: no record, no change.
+    s.audit
+        .record("profile-put", &format!("profile:{name}"), &peer.to_string())
+        .map_err(internal)?;
+    let created = prepared.created();
+    let stored = profiles::commit(store, prepared)
+        .await
+        .map_err(write_error)?;
+    tracing::info!(profile = %name, peer = %peer, created, "profile written (audited)");
+    let status = if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
+    Ok((
+        status,
+        Json(serde_json::to_value(stored).map_err(internal)?),
+    )
+        .into_response())
+}
+
+fn write_error(e: WriteError) -> ApiError {
+    match e {
+        WriteError::Invalid(m) => ApiError(StatusCode::BAD_REQUEST, m),
+        WriteError::Store(e) => internal(e),
+    }
+}
+
+/// `DELETE /api/v1/profiles/{name}`: 409 for the profile the server provisions with.
+async fn delete_profile(
+    State(s): State<ApiState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    authorize(&s, &headers)?;
+    let name = profile_param(&name)?.to_owned();
+    if name == s.core.active_profile() {
+        return Err(ApiError(
+            StatusCode::CONFLICT,
+            format!(
+                "profile {name:?} is the one this server provisions devices with; it cannot be \
+                 deleted (edit it instead, or change the server's profile)"
+            ),
+        ));
+    }
+    let store = s.core.store();
+    if !store
+        .list_profiles()
+        .await
+        .map_err(internal)?
+        .contains(&name)
+    {
+        return Err(ApiError(
+            StatusCode::NOT_FOUND,
+            format!("no profile {name:?}"),
+        ));
+    }
+    s.audit
+        .record(
+            "profile-delete",
+            &format!("profile:{name}"),
+            &peer.to_string(),
+        )
+        .map_err(internal)?;
+    let existed = profiles::delete(store, &name).await.map_err(internal)?;
+    tracing::info!(profile = %name, peer = %peer, "profile deleted (audited)");
+    Ok(Json(json!({ "deleted": name, "existed": existed })))
 }
 
 async fn crl(State(s): State<ApiState>, Path(file): Path<String>) -> Response {

@@ -11,6 +11,7 @@ pub mod api;
 pub mod discovery;
 pub mod fqdn;
 mod hooks;
+pub mod profiles;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -20,7 +21,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use amt_pki::{CaRole, CertHash, ProvisioningCert};
 use amtd_core::provisioning::{random_bytes_needed, Outcome, Start};
-use amtd_core::{DeviceRecord, Fqdn, Provisioning, ProvisioningProfile};
+use amtd_core::{DeviceRecord, Fqdn, Provisioning};
 use amtd_infra::hello_listener::{HelloEvent, HelloOutcome};
 use amtd_infra::pki_store::PkiStore;
 use amtd_infra::provision_runner::{run_provisioning, Target};
@@ -324,9 +325,13 @@ impl ServerCore {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or_default();
+        let profile = match profiles::load_for_run(self, run_id.clone()).await {
+            Ok(p) => p,
+            Err(failed) => return failed,
+        };
         let (machine, actions) = Provisioning::begin(Start {
             device,
-            profile: ProvisioningProfile::new(&self.profile),
+            profile,
             candidates: &self.prov,
             now,
             random: &random,
