@@ -10,6 +10,7 @@
 pub mod api;
 pub mod discovery;
 pub mod fqdn;
+mod hello_log;
 mod hooks;
 pub mod profiles;
 
@@ -199,6 +200,7 @@ impl ServerCore {
     /// spawns a provisioning run (at most `concurrency` at once).
     pub async fn handle_hello(self: &Arc<Self>, event: HelloEvent) {
         let HelloOutcome::Accepted(hello) = &event.outcome else {
+            hello_log::record_rejected(&self.store, &event).await;
             return;
         };
         let uuid = hello.uuid.to_string().to_ascii_lowercase();
