@@ -94,6 +94,10 @@ pub fn run(args: LabArgs) -> Result<()> {
     {
         bail!("the lab only uses loopback addresses (127.0.0.0/8)");
     }
+    if !args.dns_bind.is_ipv4() {
+        // The emulated devices ask it from their own 127.x addresses.
+        bail!("--dns-bind must be an IPv4 loopback address (127.0.0.0/8)");
+    }
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
