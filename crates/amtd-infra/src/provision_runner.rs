@@ -36,6 +36,11 @@ pub trait ProvisioningHooks {
     ) -> Result<(Vec<u8>, Serial), String>;
     /// Revokes a certificate issued for this run.
     fn revoke(&mut self, serial: &Serial, reason: RevocationReason);
+    /// The device answered the request of `phase` (called before the machine sees the
+    /// answer; the server's crash-safety tests stop the process here).
+    fn on_reply(&mut self, phase: amtd_core::Phase) {
+        let _ = phase;
+    }
 }
 
 /// How to reach the device.
@@ -123,6 +128,9 @@ pub async fn run_provisioning(
                         Ok(conn) => exchange(conn, &request, timeout_secs).await,
                         Err(e) => transport_input(&e),
                     });
+                    if matches!(input, Some(Input::Response(_))) {
+                        hooks.on_reply(machine.phase());
+                    }
                     if matches!(input, Some(Input::TransportFailed { .. } | Input::Timeout)) {
                         // A broken session is not reused.
                         if let Some(c) = conns.remove(&key) {
@@ -146,7 +154,10 @@ pub async fn run_provisioning(
                     // A fresh connection: the point is to prove a new session works.
                     input = Some(match connect(&channel, candidates, target) {
                         Ok(conn) => match exchange(&conn, &request, timeout_secs).await {
-                            Input::Response(r) => Input::Response(r),
+                            Input::Response(r) => {
+                                hooks.on_reply(machine.phase());
+                                Input::Response(r)
+                            }
                             other => Input::VerifyFailed {
                                 reason: format!(
                                     "verification over the new TLS session failed: {other:?}"

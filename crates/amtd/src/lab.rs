@@ -212,6 +212,8 @@ async fn lab(args: LabArgs) -> Result<()> {
         concurrency: args.concurrency,
     });
     core.expect(&expected).await;
+    // Runs a stopped lab left unfinished are taken up before any hello (P6).
+    core.recover().await?;
     let api = api_listener(args.api_bind).await?;
     let api_addr = api.local_addr()?;
     let token = discovery::load_or_create_token(&args.data_dir)?;

@@ -104,6 +104,8 @@ async fn serve(config: Config, concurrency: usize) -> Result<()> {
         fqdn,
         concurrency,
     });
+    // Runs a stopped server left unfinished are taken up before any hello (P6).
+    core.recover().await?;
 
     let (tx, mut rx) = tokio::sync::mpsc::channel::<HelloEvent>(4096);
     let hello_bind = config.server.hello.bind;

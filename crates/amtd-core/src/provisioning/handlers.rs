@@ -126,7 +126,7 @@ impl Run {
     }
 
     /// Moves on to the next phase the profile needs.
-    fn proceed(mut self: Box<Self>, note: Option<String>) -> Step {
+    pub(crate) fn proceed(mut self: Box<Self>, note: Option<String>) -> Step {
         let next = self.next_phase(self.phase);
         if next == Phase::Done {
             return self.complete();
@@ -423,6 +423,11 @@ impl Run {
             Phase::AddingTrustedRoots { .. } => {
                 let o: AddTrustedRootCertificateOutput =
                     check!(output(&reply).and_then(|i| typed(&i)));
+                // The store keeps certificates "as long as they are binary different": a root
+                // already there (an earlier run, the factory) is what this step wants.
+                if o.return_value == Some(PtStatus::Duplicate) {
+                    return Ok(self.proceed(Some("the root was already on the device".into())));
+                }
                 check!(status(o.return_value, "AddTrustedRootCertificate"));
                 Ok(self.proceed(None))
             }
@@ -464,6 +469,11 @@ impl Run {
             }
             Phase::AddingCertificate { index } => {
                 let o: AddCertificateOutput = check!(output(&reply).and_then(|i| typed(&i)));
+                if index > 0 && o.return_value == Some(PtStatus::Duplicate) {
+                    return Ok(self.proceed(Some(
+                        "the intermediate certificate was already on the device".into(),
+                    )));
+                }
                 check!(status(o.return_value, "AddCertificate"));
                 if index == 0 {
                     let id = check!(instance_id(o.created_certificate.as_ref())
@@ -473,7 +483,8 @@ impl Run {
                 Ok(self.proceed(None))
             }
             Phase::CreatingCredentialContext => match reply {
-                Reply::Created => Ok(self.proceed(None)),
+                // Created, or the Put that rebinds a context left by an earlier run.
+                Reply::Created | Reply::Instance(_) => Ok(self.proceed(None)),
                 other => Err((
                     self,
                     FailureKind::Device,
@@ -586,6 +597,19 @@ impl Run {
             // AddUserAclEntryEx: sent again; Duplicate on the retry means the first one worked.
             _ => self.enter(),
         }
+    }
+
+    /// `Create` of the credential context met one left by an earlier run: `Put` it instead,
+    /// bound to this run's certificate (idempotent).
+    pub(crate) fn put_credential_context(mut self: Box<Self>) -> Step {
+        let note = "a TLS credential context already exists; rebinding it with Put".into();
+        self.record(self.phase, Some(note), None);
+        let id = self.next_id();
+        let ctx =
+            AmtTlsCredentialContext::for_certificate(self.cert_id.as_deref().unwrap_or_default());
+        let prov = self.provisioning_channel();
+        self.send(ctx.put(id, SelectorSet::new()), prov, true, T);
+        self.finish_step()
     }
 
     /// Commit poll, stage 2: the provisioned channel did not answer; ask over the setup one.

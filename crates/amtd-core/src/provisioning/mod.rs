@@ -40,10 +40,12 @@ mod csr;
 mod fit;
 mod handlers;
 mod rehello;
+mod resume;
 mod steps;
 
 pub use fit::{choose_provisioning_cert, hello_hashes, CertChoice};
 pub use rehello::{decide_rehello, KnownDevice, ReHelloDecision};
+pub use resume::Resume;
 pub use steps::Run;
 
 use std::fmt;
@@ -176,6 +178,59 @@ impl Phase {
     }
 }
 
+impl Phase {
+    /// The index of an indexed phase (`AddingUsers { index }`), for storage.
+    pub fn index(self) -> Option<usize> {
+        match self {
+            Phase::AddingTrustedRoots { index }
+            | Phase::AddingCertificate { index }
+            | Phase::AddingUsers { index } => Some(index),
+            _ => None,
+        }
+    }
+
+    /// Every phase name, in flow order (indexed phases with index 0).
+    pub const ALL: [Phase; 26] = [
+        Phase::Discovered,
+        Phase::CheckingFit,
+        Phase::Connecting,
+        Phase::ReadingDevice(ReadStep::SetupService),
+        Phase::ReadingDevice(ReadStep::SoftwareIdentity),
+        Phase::ReadingDevice(ReadStep::Keys),
+        Phase::SettingMebxPassword,
+        Phase::SettingAdminAcl,
+        Phase::SyncingClock(ClockStep::Reading),
+        Phase::SyncingClock(ClockStep::Setting),
+        Phase::AddingTrustedRoots { index: 0 },
+        Phase::GeneratingKey,
+        Phase::ReadingKey,
+        Phase::RequestingCsr,
+        Phase::IssuingCertificate,
+        Phase::AddingCertificate { index: 0 },
+        Phase::CreatingCredentialContext,
+        Phase::PuttingTlsSettings,
+        Phase::AddingUsers { index: 0 },
+        Phase::AddingCrl,
+        Phase::Committing,
+        Phase::Verifying,
+        Phase::ApplyingUserConsent,
+        Phase::ApplyingRedirection,
+        Phase::Done,
+        Phase::Failed,
+    ];
+
+    /// The phase stored as [`Phase::name`] and [`Phase::index`].
+    pub fn from_name(name: &str, index: Option<usize>) -> Option<Phase> {
+        let p = Phase::ALL.into_iter().find(|p| p.name() == name)?;
+        Some(match (p, index) {
+            (Phase::AddingTrustedRoots { .. }, Some(index)) => Phase::AddingTrustedRoots { index },
+            (Phase::AddingCertificate { .. }, Some(index)) => Phase::AddingCertificate { index },
+            (Phase::AddingUsers { .. }, Some(index)) => Phase::AddingUsers { index },
+            (p, _) => p,
+        })
+    }
+}
+
 impl fmt::Display for Phase {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -226,6 +281,9 @@ pub enum FailureKind {
     State,
     /// A transition could not be stored, so the run stopped before its next network call.
     Store,
+    /// The server stopped before the run reached the device (or after it had failed); the
+    /// device's next hello starts a new run.
+    Interrupted,
 }
 
 /// A failed run.
@@ -294,6 +352,11 @@ pub struct Checkpoint {
     pub cert_serial: Option<Serial>,
     /// The installed certificate's `InstanceID`, once added.
     pub cert_instance_id: Option<String>,
+    /// The issued certificate (DER), once signed: a resumed run installs or pins it.
+    pub cert_der: Option<Vec<u8>>,
+    /// `InstanceID`s of the key pairs on the device before `GenerateKeyPair` (so a resumed
+    /// run can tell which key is ours).
+    pub known_keys: Vec<String>,
     /// When the run started and when it must end, seconds since the Unix epoch.
     pub started_at: u64,
     /// Deadline, seconds since the Unix epoch.
@@ -465,6 +528,12 @@ impl Provisioning {
             Provisioning::Done(_) => Phase::Done,
             Provisioning::Failed(_) => Phase::Failed,
         }
+    }
+
+    /// Continues a run a stopped server left unfinished, from its last stored checkpoint
+    /// (see [`Resume`]).
+    pub fn resume(resume: Resume<'_>) -> (Provisioning, Vec<Action>) {
+        resume::resume(resume)
     }
 
     /// True once the run has ended.

@@ -130,6 +130,46 @@ impl Run {
         run.finish_step()
     }
 
+    /// A machine rebuilt from a stored checkpoint at `phase` (see `resume.rs`).
+    pub(crate) fn resumed(
+        device: DeviceRecord,
+        profile: ProvisioningProfile,
+        cp: &Checkpoint,
+        secrets: DeviceSecrets,
+        phase: Phase,
+        now: u64,
+        seq: u64,
+    ) -> Box<Run> {
+        let issued = match (&cp.cert_der, &cp.cert_serial) {
+            (Some(d), Some(s)) => Some((d.clone(), s.clone())),
+            _ => None,
+        };
+        Box::new(Run {
+            phase,
+            device,
+            profile,
+            cert_index: cp.provisioning_cert,
+            started_at: cp.started_at,
+            deadline: cp.deadline,
+            now,
+            seq,
+            message_id: 0,
+            admin_password: secrets.admin_password,
+            mebx_password: secrets.mebx_password,
+            realm: cp.realm.clone(),
+            firmware_version: cp.firmware_version.clone(),
+            known_keys: cp.known_keys.clone(),
+            ta0: None,
+            key_id: cp.key_instance_id.clone(),
+            csr_der: None,
+            issued,
+            cert_id: cp.cert_instance_id.clone(),
+            phase_attempts: 0,
+            pending: None,
+            out: Vec::new(),
+        })
+    }
+
     /// Generic input handling.
     pub(crate) fn on_input(mut self: Box<Self>, input: Input) -> Step {
         match input {
@@ -183,7 +223,7 @@ impl Run {
         }
     }
 
-    fn on_transport_failure(
+    pub(crate) fn on_transport_failure(
         mut self: Box<Self>,
         after_send: bool,
         retryable: bool,
@@ -232,6 +272,13 @@ impl Run {
         };
         let reply = match body {
             ResponseBody::Fault(f) => {
+                if self.phase == Phase::CreatingCredentialContext
+                    && p.poll.is_none()
+                    && f.subcode == Some(amt_wsman::fault::Subcode::AlreadyExists)
+                {
+                    // A context left by an earlier, unfinished run: point it at our certificate.
+                    return self.put_credential_context();
+                }
                 let reason = format!("the device answered {} with a fault: {f}", self.phase);
                 return self.fail(FailureKind::Device, false, reason);
             }
@@ -316,6 +363,8 @@ impl Run {
             key_instance_id: self.key_id.clone(),
             cert_serial: self.issued.as_ref().map(|(_, s)| s.clone()),
             cert_instance_id: self.cert_id.clone(),
+            cert_der: self.issued.as_ref().map(|(d, _)| d.clone()),
+            known_keys: self.known_keys.clone(),
             started_at: self.started_at,
             deadline: self.deadline,
         }
@@ -434,7 +483,7 @@ impl Run {
         self.pending = Some(p);
     }
 
-    fn resend(&mut self, mut p: Pending) {
+    pub(crate) fn resend(&mut self, mut p: Pending) {
         p.attempts += 1;
         if p.items.is_some() {
             // An enumeration starts over: contexts do not survive a lost connection.

@@ -54,11 +54,19 @@ impl ProvisioningHooks for ServerHooks {
             run_id: self.run_id.clone(),
             phase: t.to.to_string(),
             reason: t.note.clone(),
-            payload: serde_json::json!({ "seq": t.seq, "from": t.from.to_string() }),
+            payload: super::recovery::transition_payload(t),
             at,
         }))
         .map(|_| ())
-        .map_err(|e| e.to_string())
+        .map_err(|e| e.to_string())?;
+        if t.from != t.to || t.seq == 1 {
+            self.core.crash_point(t.to, false);
+        }
+        Ok(())
+    }
+
+    fn on_reply(&mut self, phase: amtd_core::Phase) {
+        self.core.crash_point(phase, true);
     }
 
     fn sign(
@@ -76,6 +84,10 @@ impl ProvisioningHooks for ServerHooks {
         let cert = pki
             .issue_device_from_csr(&csr, fqdn.as_str(), &uuid.to_string())
             .map_err(|e| e.to_string())?;
+        drop(pki);
+        // `issuing-certificate+reply`: the CA signed, the run has not recorded it.
+        self.core
+            .crash_point(amtd_core::Phase::IssuingCertificate, true);
         Ok((cert.der().to_vec(), cert.serial()))
     }
 

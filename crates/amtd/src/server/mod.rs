@@ -13,6 +13,7 @@ pub mod fqdn;
 mod hello_log;
 mod hooks;
 pub mod profiles;
+mod recovery;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -26,7 +27,7 @@ use amtd_core::{DeviceRecord, Fqdn, Provisioning};
 use amtd_infra::hello_listener::{HelloEvent, HelloOutcome};
 use amtd_infra::pki_store::PkiStore;
 use amtd_infra::provision_runner::{run_provisioning, Target};
-use amtd_infra::store::{DeviceUpsert, NewHello, Store};
+use amtd_infra::store::{DeviceUpsert, NewHello, RunId, Store};
 use anyhow::{Context, Result};
 
 pub use fqdn::{FqdnPolicy, MappedDevice};
@@ -73,6 +74,8 @@ pub struct ServerCore {
     /// Seconds each finished provisioning run took (hello accepted → verified).
     durations: Mutex<Vec<f64>>,
     limit: Arc<tokio::sync::Semaphore>,
+    /// The crash-safety tests' kill point (`AMTD_TEST_CRASH_AT`; see `recovery.rs`).
+    crash_at: Option<(String, bool)>,
 }
 
 impl ServerCore {
@@ -92,6 +95,7 @@ impl ServerCore {
             status: Mutex::new(HashMap::new()),
             durations: Mutex::new(Vec::new()),
             limit: Arc::new(tokio::sync::Semaphore::new(parts.concurrency.max(1))),
+            crash_at: recovery::crash_point_from_env(),
         })
     }
 
@@ -244,31 +248,78 @@ impl ServerCore {
                 return;
             };
             let begun = Instant::now();
-            let result = core
-                .provision(&uuid, source, &fqdn, root_hashes, admin_set)
-                .await;
-            core.durations
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .push(begun.elapsed().as_secs_f64());
-            let status = match result {
-                Ok(Outcome::Provisioned(_)) => DeviceStatus::Provisioned,
-                Ok(Outcome::Failed(f)) => DeviceStatus::Failed(f.reason),
-                Err(e) => DeviceStatus::Failed(format!("{e:#}")),
-            };
-            let mut up = DeviceUpsert::new(uuid.clone());
-            up.state = Some(
-                match &status {
-                    DeviceStatus::Provisioned => "provisioned",
-                    _ => "failed",
+            match core.start_run(&uuid, source, &fqdn).await {
+                Ok(run_id) => {
+                    let result = core
+                        .provision(&uuid, &run_id, source, &fqdn, root_hashes, admin_set)
+                        .await;
+                    core.finish_device(&uuid, &run_id, result, begun).await;
                 }
-                .into(),
-            );
-            if let Err(e) = core.store.upsert_device(&up).await {
-                tracing::error!(error = %e, device.uuid = %uuid, "could not store the outcome");
+                Err(e) => {
+                    tracing::error!(error = %e, device.uuid = %uuid, "could not start a run");
+                    core.status_map()
+                        .insert(uuid, DeviceStatus::Failed(format!("{e:#}")));
+                }
             }
-            core.status_map().insert(uuid, status);
         });
+    }
+
+    /// Records a run's end: the certificate installed, the device's state, the run's outcome
+    /// (in that order, so a server stopped in between resumes the run rather than losing it).
+    async fn finish_device(
+        &self,
+        uuid: &str,
+        run_id: &RunId,
+        result: Result<Outcome>,
+        begun: Instant,
+    ) {
+        self.durations
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(begun.elapsed().as_secs_f64());
+        let (status, label, reason) = match result {
+            Ok(Outcome::Provisioned(done)) => {
+                if let Ok(mut pki) = self.pki.lock() {
+                    if let Err(e) = pki.mark_installed(&done.cert_serial) {
+                        tracing::error!(error = %e, "could not mark a certificate installed");
+                    }
+                }
+                (DeviceStatus::Provisioned, "provisioned", None)
+            }
+            Ok(Outcome::Failed(f)) => (
+                DeviceStatus::Failed(f.reason.clone()),
+                "failed",
+                Some(f.reason),
+            ),
+            Err(e) => {
+                let r = format!("{e:#}");
+                (DeviceStatus::Failed(r.clone()), "failed", Some(r))
+            }
+        };
+        let mut up = DeviceUpsert::new(uuid.to_owned());
+        up.state = Some(label.into());
+        if let Err(e) = self.store.upsert_device(&up).await {
+            tracing::error!(error = %e, device.uuid = %uuid, "could not store the outcome");
+        }
+        if let Err(e) = self
+            .store
+            .finish_run(run_id, label, reason.as_deref(), SystemTime::now())
+            .await
+        {
+            tracing::error!(error = %e, device.uuid = %uuid, "could not close the run");
+        }
+        self.status_map().insert(uuid.to_owned(), status);
+    }
+
+    /// Stores the device (FQDN, address, state) and opens a run for it.
+    async fn start_run(&self, uuid: &str, ip: IpAddr, fqdn: &str) -> Result<RunId> {
+        let mut up = DeviceUpsert::new(uuid.to_owned());
+        up.fqdn = Some(fqdn.to_owned());
+        up.address = Some(ip.to_string());
+        up.state = Some("provisioning".into());
+        up.profile = Some(self.profile.clone());
+        self.store.upsert_device(&up).await?;
+        Ok(self.store.start_run(uuid, SystemTime::now()).await?)
     }
 
     /// Whether to provision: the FQDN, or why not. Claims the device (status Provisioning).
@@ -302,18 +353,12 @@ impl ServerCore {
     async fn provision(
         self: &Arc<Self>,
         uuid: &str,
+        run_id: &RunId,
         ip: IpAddr,
         fqdn: &str,
         root_hashes: Vec<CertHash>,
         admin_credentials_set: bool,
     ) -> Result<Outcome> {
-        let mut up = DeviceUpsert::new(uuid.to_owned());
-        up.fqdn = Some(fqdn.to_owned());
-        up.address = Some(ip.to_string());
-        up.state = Some("provisioning".into());
-        up.profile = Some(self.profile.clone());
-        self.store.upsert_device(&up).await?;
-        let run_id = self.store.start_run(uuid, SystemTime::now()).await?;
         let device = DeviceRecord {
             id: uuid.parse().context("device UUID")?,
             fqdn: Fqdn::new(fqdn).context("device FQDN")?,
@@ -340,21 +385,6 @@ impl ServerCore {
         });
         let mut hooks = ServerHooks::new(self.clone(), uuid, run_id.clone());
         let target = Target::new(ip.to_string());
-        let outcome = run_provisioning(machine, actions, &self.prov, &target, &mut hooks).await;
-        let (label, reason) = match &outcome {
-            Outcome::Provisioned(done) => {
-                if let Ok(mut pki) = self.pki.lock() {
-                    if let Err(e) = pki.mark_installed(&done.cert_serial) {
-                        tracing::error!(error = %e, "could not mark a certificate installed");
-                    }
-                }
-                ("provisioned", None)
-            }
-            Outcome::Failed(f) => ("failed", Some(f.reason.clone())),
-        };
-        self.store
-            .finish_run(&run_id, label, reason.as_deref(), SystemTime::now())
-            .await?;
-        Ok(outcome)
+        Ok(run_provisioning(machine, actions, &self.prov, &target, &mut hooks).await)
     }
 }
