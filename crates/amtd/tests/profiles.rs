@@ -259,12 +259,30 @@ fn profile_set_through_the_cli_is_listed_and_pushed_to_the_device() {
         &[("SUPPORT_PW", SUPPORT_PASSWORD)],
     );
     assert!(out.status.success(), "{}", text(&out));
-    // A file with a mistake is refused by the CLI's own check, naming the key.
-    std::fs::write(path.join("bad.toml"), "tls = \"mtls\"\n").unwrap();
+    // A file with mistakes is refused by the CLI's own check (the config's), naming every key.
+    std::fs::write(
+        path.join("bad.toml"),
+        "tls = \"mtls\"\nmebx_password = \"sometimes\"\nadmin_password_length = 40\n\
+         deadline = \"0s\"\n[[digest_user]]\nname = \"ops\"\npassword_env = \"X\"\n\
+         realms = [\"redirection\"]\naccess = \"anywhere\"\n",
+    )
+    .unwrap();
     let out = amtd(path, &["profile", "x", "set", "--file", "bad.toml"]);
     assert!(!out.status.success());
+    for needle in [
+        "profile[0].tls: unknown mode \"mtls\"",
+        "profile[0].mebx_password: unknown policy \"sometimes\"",
+        "profile[0].admin_password_length: 40 is outside 8..=32",
+        "profile[0].deadline:",
+        "profile[0].digest_user[0].access: unknown access \"anywhere\"",
+    ] {
+        assert!(text(&out).contains(needle), "{needle}: {}", text(&out));
+    }
+    std::fs::write(path.join("typo.toml"), "tlss = \"mutual\"\n").unwrap();
+    let out = amtd(path, &["profile", "x", "set", "--file", "typo.toml"]);
+    assert!(!out.status.success());
     assert!(
-        text(&out).contains("unknown mode \"mtls\""),
+        text(&out).contains("unknown field `tlss`"),
         "{}",
         text(&out)
     );
@@ -393,4 +411,27 @@ fn profile_set_through_the_cli_is_listed_and_pushed_to_the_device() {
         "the CA root is not on the device"
     );
     assert_no_secret("the server log", &serve.log());
+}
+
+#[test]
+fn run_without_a_usable_profile_fails_with_the_reason_before_touching_the_device() {
+    let dir = tempfile::tempdir().unwrap();
+    let serve = Serve::start(dir.path(), "", &[]);
+    // Mutual TLS is stored, but a run refuses it: the server cannot verify a device in mutual
+    // TLS yet (no console certificate on the provisioned channel).
+    let (status, v) = serve.call("PUT", "/api/v1/profiles/default", r#"{"tls":"mutual"}"#);
+    assert_eq!(status, 200, "{v}");
+    let (_sim, _ip) = serve.start_device();
+    let v = serve.wait_device_done(FIRST_UUID);
+    assert_eq!(v["state"], "failed", "{v}");
+    let reason = v["runs"][0]["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("management profile \"default\"") && reason.contains("mutual TLS"),
+        "{reason}"
+    );
+    assert_eq!(
+        v["timeline"],
+        json!([]),
+        "no step was taken towards the device"
+    );
 }

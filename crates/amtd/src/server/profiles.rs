@@ -51,6 +51,11 @@ pub const MAX_BODY: usize = 64 * 1024;
 /// Most revoked serials pushed with AddCRL (AMT firmware keeps about a thousand per list).
 pub const MAX_CRL_SERIALS: usize = 1024;
 
+/// Why a mutual-TLS profile is refused at run time (see [`load`]).
+pub const MUTUAL_NOT_YET: &str = "it asks for mutual TLS, which this server cannot verify yet \
+     (the provisioning runner presents no console certificate on the provisioned channel); the \
+     run was refused before the device was changed. Use tls = \"server-auth\" for now";
+
 /// Most digest users one profile may create.
 const MAX_DIGEST_USERS: usize = 32;
 
@@ -793,15 +798,23 @@ pub async fn delete(store: &Store, name: &str) -> Result<bool, StoreError> {
     store.delete_profile(name).await
 }
 
-/// The profile a run of `core` uses, loaded from the store now, with its secrets opened and
-/// what the server knows added.
-async fn load(core: &ServerCore, name: &str) -> Result<ProvisioningProfile, String> {
+/// The profile `name` as a run gets it: loaded from the store now, its secrets opened and what
+/// the server knows added. Every run (a resumed one too) should start from this, so that an
+/// edit applies to the next device and the pushed settings are the stored ones.
+pub(crate) async fn load(core: &ServerCore, name: &str) -> Result<ProvisioningProfile, String> {
     let Some(doc) = get(&core.store, name).await? else {
         return Err(format!(
             "no management profile named {name:?} is stored (define it in the config or write \
              it with `amtd profile {name} set --file …`)"
         ));
     };
+    if doc.tls == TlsDoc::Mutual {
+        // After CommitChanges the run verifies the device over the new TLS session; with mutual
+        // TLS the device then demands a console certificate, which the provisioning runner does
+        // not present yet. Refusing here leaves the device untouched, instead of a device
+        // committed to mutual TLS whose new certificate is revoked as a failed provisioning.
+        return Err(MUTUAL_NOT_YET.into());
+    }
     let trust = core
         .with_pki(|pki| ServerTrust::of(pki))
         .ok_or("the CA store is unavailable")?;
