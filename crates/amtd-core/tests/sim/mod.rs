@@ -127,6 +127,30 @@ pub struct Sim {
     /// (phase of the machine, last persisted phase) at each network request.
     pub send_phases: Vec<(amtd_core::Phase, Option<amtd_core::Phase>)>,
     pub steps: usize,
+    /// The secrets persisted last (what a server's store would hold).
+    pub secrets: Option<amtd_core::provisioning::DeviceSecrets>,
+    /// Stop driving (a killed server) at this point.
+    pub kill: Option<Kill>,
+    /// Persisted transitions and delivered requests so far (for [`Kill`]).
+    pub persists: usize,
+}
+
+/// Where a simulated server dies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kill {
+    /// Right after the n-th persisted transition (1-based).
+    AfterPersist(usize),
+    /// Right after the device handled the n-th delivered request (1-based), before the
+    /// machine sees the answer.
+    AfterApply(usize),
+}
+
+/// How a drive ended.
+pub enum Driven {
+    /// The run ended.
+    Finished(Provisioning),
+    /// The server died.
+    Killed,
 }
 
 pub fn device_config(trust_root: bool) -> DeviceConfig {
@@ -173,21 +197,37 @@ impl Sim {
             admin_password: None,
             send_phases: Vec::new(),
             steps: 0,
+            secrets: None,
+            kill: None,
+            persists: 0,
         }
     }
 
     /// Runs a whole provisioning; returns the final machine.
     pub fn run(&mut self, profile: ProvisioningProfile, fqdn: &str) -> Provisioning {
+        match self.start(profile, fqdn) {
+            Driven::Finished(m) => m,
+            Driven::Killed => panic!("killed without a kill point"),
+        }
+    }
+
+    /// Starts a provisioning and drives it until it ends or [`Sim::kill`] strikes.
+    pub fn start(&mut self, profile: ProvisioningProfile, fqdn: &str) -> Driven {
         let mut random = vec![0u8; random_bytes_needed()];
         self.rng.fill_bytes(&mut random);
         let candidates = [pki().prov.clone()];
-        let (mut m, mut actions) = Provisioning::begin(Start {
+        let (m, actions) = Provisioning::begin(Start {
             device: record(fqdn),
             profile,
             candidates: &candidates,
             now: self.now,
             random: &random,
         });
+        self.drive(m, actions)
+    }
+
+    /// Drives a machine until it ends or [`Sim::kill`] strikes.
+    pub fn drive(&mut self, mut m: Provisioning, mut actions: Vec<Action>) -> Driven {
         loop {
             self.steps += 1;
             assert!(self.steps < 2000, "the machine does not converge");
@@ -199,9 +239,14 @@ impl Sim {
                     Action::Persist(t) => {
                         if let Some(s) = &t.secrets {
                             self.admin_password = Some(s.admin_password.clone());
+                            self.secrets = Some(s.clone());
                         }
                         persisted = Some(t.to);
                         self.transitions.push(*t);
+                        self.persists += 1;
+                        if self.kill == Some(Kill::AfterPersist(self.persists)) {
+                            return Driven::Killed;
+                        }
                     }
                     Action::Send {
                         request, channel, ..
@@ -209,6 +254,9 @@ impl Sim {
                         assert!(input.is_none(), "two network actions in one step");
                         self.send_phases.push((phase, persisted));
                         input = Some(self.send(&request, &channel, false));
+                        if self.killed_after_apply() {
+                            return Driven::Killed;
+                        }
                     }
                     Action::Verify {
                         request,
@@ -225,6 +273,9 @@ impl Sim {
                             server_cert_der,
                         };
                         input = Some(self.send(&request, &ch, true));
+                        if self.killed_after_apply() {
+                            return Driven::Killed;
+                        }
                     }
                     Action::SignCsr {
                         csr_der,
@@ -258,7 +309,7 @@ impl Sim {
             }
             if m.is_finished() {
                 assert!(input.is_none());
-                return m;
+                return Driven::Finished(m);
             }
             let Some(input) = input else {
                 panic!("the machine is waiting for nothing in {}", m.phase());
@@ -275,6 +326,10 @@ impl Sim {
             m = m3;
             actions = a3;
         }
+    }
+
+    fn killed_after_apply(&self) -> bool {
+        self.kill == Some(Kill::AfterApply(self.delivered.len()))
     }
 
     fn fault_for(&mut self, req: &Request) -> Option<FaultKind> {
