@@ -25,16 +25,22 @@ use tokio::sync::Semaphore;
 static SERIAL: Mutex<()> = Mutex::new(());
 
 /// The flood: connections per second from one source, and for how long (issue 5: 10,000/s for
-/// 10 s). `AMTD_FLOOD_RATE` and `AMTD_FLOOD_SECS` override them for measurements
-/// (`AMTD_FLOOD_RATE=0`: no flood, the baseline).
-fn flood_settings() -> (u64, u64) {
+/// 10 s). For measurements, `AMTD_FLOOD_RATE` and `AMTD_FLOOD_SECS` override them
+/// (`AMTD_FLOOD_RATE=0`: no flood, the baseline), and `AMTD_FLOOD_SOURCES=many` sends junk
+/// from a new address for every connection instead (62,750 addresses in 127.A.0.0/16).
+fn flood_settings() -> (u64, u64, bool) {
     let env = |name: &str, default: u64| {
         std::env::var(name)
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(default)
     };
-    (env("AMTD_FLOOD_RATE", 10_000), env("AMTD_FLOOD_SECS", 10))
+    let many = std::env::var("AMTD_FLOOD_SOURCES").is_ok_and(|v| v == "many");
+    (
+        env("AMTD_FLOOD_RATE", 10_000),
+        env("AMTD_FLOOD_SECS", 10),
+        many,
+    )
 }
 
 fn random_octets() -> (u8, u8, u16) {
@@ -281,15 +287,16 @@ fn send_politely(from: &str, to: SocketAddr, bytes: &[u8]) {
     let _ = s.read_to_end(&mut Vec::new());
 }
 
-/// Rows recorded for `ip`, and the connections they stand for (a summary row says how many).
-fn connections_recorded(rows: &[Value], ip: &str) -> (usize, u64) {
+/// Rows recorded from the sources `flooder` picks, and the connections they stand for (a
+/// summary row says how many).
+fn connections_recorded(rows: &[Value], flooder: impl Fn(IpAddr) -> bool) -> (usize, u64) {
     let mine: Vec<&Value> = rows
         .iter()
         .filter(|r| {
             r["source"]
                 .as_str()
                 .and_then(|s| s.parse::<SocketAddr>().ok())
-                .is_some_and(|s| s.ip().to_string() == ip)
+                .is_some_and(|s| flooder(s.ip()))
         })
         .collect();
     let total = mine
@@ -372,8 +379,28 @@ fn device_is_provisioned_during_a_hello_flood_and_memory_stays_bounded() {
         port,
         &[(device_uuid, "amtdev00001.amt.test")],
     );
-    let (flood_rate, flood_secs) = flood_settings();
+    let (flood_rate, flood_secs, many_sources) = flood_settings();
     let flood_ip = format!("127.{a}.{b}.9");
+    // Which addresses the flood comes from (many: 127.a.t.f, t ≠ b, and the listener's
+    // overflow address for sources beyond its summary table).
+    let flood_ip_addr: IpAddr = flood_ip.parse().unwrap();
+    let flooder = move |ip: IpAddr| match ip {
+        IpAddr::V4(v4) if many_sources => {
+            let o = v4.octets();
+            v4.is_unspecified() || (o[0] == 127 && o[1] == a && o[2] != b)
+        }
+        _ => ip == flood_ip_addr,
+    };
+    let flood_from = move |n: u64| -> IpAddr {
+        if !many_sources {
+            return flood_ip_addr;
+        }
+        let mut third = 1 + ((n / 250) % 251) as u8;
+        if third == b {
+            third = 252;
+        }
+        IpAddr::V4(std::net::Ipv4Addr::new(127, a, third, 1 + (n % 250) as u8))
+    };
     let device_ip = format!("127.{a}.{b}.101");
     let rss_start = server.rss_kib().unwrap();
 
@@ -388,7 +415,6 @@ fn device_is_provisioned_during_a_hello_flood_and_memory_stays_bounded() {
     let flood = {
         let attempted = Arc::clone(&attempted);
         let connected = Arc::clone(&connected);
-        let from: IpAddr = flood_ip.parse().unwrap();
         let to = server.hello;
         rt.spawn(async move {
             // Open loop: `flood_rate / 1000` connections started every millisecond, at most
@@ -398,13 +424,16 @@ fn device_is_provisioned_during_a_hello_flood_and_memory_stays_bounded() {
             let mut tick = tokio::time::interval(Duration::from_millis(1));
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
             let mut x: u64 = 0x9E37_79B9_7F4A_7C15 ^ u64::from(port);
+            let mut n: u64 = 0;
             while Instant::now() < until {
                 tick.tick().await;
                 for _ in 0..flood_rate / 1000 {
                     x ^= x << 13;
                     x ^= x >> 7;
                     x ^= x << 17;
-                    let bytes: Vec<u8> = if x.is_multiple_of(2) {
+                    n += 1;
+                    let from = flood_from(n);
+                    let bytes: Vec<u8> = if x.is_multiple_of(2) && !many_sources {
                         let mut uuid = [0u8; 16];
                         uuid[..8].copy_from_slice(&x.to_le_bytes());
                         uuid[8..].copy_from_slice(&x.rotate_left(29).to_le_bytes());
@@ -507,23 +536,29 @@ fn device_is_provisioned_during_a_hello_flood_and_memory_stays_bounded() {
         Duration::from_secs(20),
         || {
             let all = server.hellos();
-            let (rows, recorded) = connections_recorded(&all, &flood_ip);
+            let (rows, recorded) = connections_recorded(&all, flooder);
             (recorded >= connected).then_some((rows, recorded))
         },
     );
     // Nothing more arrives: the count is final.
     std::thread::sleep(Duration::from_millis(1500));
-    let (rows_then, recorded_then) = connections_recorded(&server.hellos(), &flood_ip);
+    let (rows_then, recorded_then) = connections_recorded(&server.hellos(), flooder);
     assert_eq!((rows, recorded), (rows_then, recorded_then));
     if let Some(kib) = server.rss_kib() {
         peak_rss = peak_rss.max(kib);
     }
     let rate = attempted as f64 / flood_time.as_secs_f64().max(1e-9);
+    let flood_from_text = if many_sources {
+        format!("many addresses in 127.{a}.0.0/16 (junk only)")
+    } else {
+        flood_ip.clone()
+    };
     println!(
-        "hello flood through amtd serve: {attempted} connections attempted from {flood_ip} in \
-         {:.1} s ({rate:.0}/s, target {flood_rate}/s), {connected} certainly reached the \
-         server; recorded as {recorded} connections in {rows} rows; device on {device_ip} provisioned {:.2} s after \
-         `amtd sim` started ({} the flood); server RSS {} KiB at start, peak {} KiB",
+        "hello flood through amtd serve: {attempted} connections attempted from \
+         {flood_from_text} in {:.1} s ({rate:.0}/s, target {flood_rate}/s), {connected} \
+         certainly reached the server; recorded as {recorded} connections in {rows} rows; \
+         device on {device_ip} provisioned {:.2} s after `amtd sim` started ({} the flood); \
+         server RSS {} KiB at start, peak {} KiB",
         flood_time.as_secs_f64(),
         provisioned_after.as_secs_f64(),
         if provisioned_during_flood {

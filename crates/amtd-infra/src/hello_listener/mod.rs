@@ -70,7 +70,12 @@ const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(50);
 
 /// Most (source, kind) pairs one summary interval tracks; beyond them, rejections are counted
 /// under `0.0.0.0` ([`HelloEvent::source`]).
-const SUMMARY_KEYS: usize = 4096;
+const SUMMARY_KEYS: usize = 256;
+
+/// Most rejections reported at once (as their own event) per summary interval; the others wait
+/// for the interval's summaries. With [`SUMMARY_KEYS`], this bounds the events — and so the
+/// store writes of the server — a flood from any number of addresses causes per interval.
+const IMMEDIATE_REPORTS: usize = 64;
 
 /// Listen backlog: large enough that a burst of devices (or a flood) waits in the kernel
 /// rather than being refused while the accept loop catches up.
@@ -173,7 +178,7 @@ impl HelloListener {
             config.max_connections.clamp(1, Semaphore::MAX_PERMITS),
         ));
         let mut limiter = SourceRateLimiter::new(config.rate_limit, config.max_sources);
-        let tally = Arc::new(Mutex::new(Tally::new(SUMMARY_KEYS)));
+        let tally = Arc::new(Mutex::new(Tally::new(SUMMARY_KEYS, IMMEDIATE_REPORTS)));
         let mut summaries = tokio::time::interval_at(
             tokio::time::Instant::now() + config.summary_interval,
             config.summary_interval.max(Duration::from_millis(10)),

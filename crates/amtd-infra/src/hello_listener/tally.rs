@@ -2,14 +2,17 @@
 //!
 //! Every connection that produced no hello is accounted for, yet a flood yields a bounded
 //! number of events: within one summary interval, the first rejection of each kind from each
-//! source ([`source_key`]) is reported at once, exactly as it happened; the further ones are
-//! counted and reported together at the end of the interval as one event with a count. An
-//! event that cannot be delivered (the channel is congested) is folded back and reported with
-//! the next summary instead of being lost.
+//! source ([`source_key`]) is reported at once, exactly as it happened (up to `max_immediate`
+//! such reports per interval); the further ones are counted and reported together at the end
+//! of the interval as one event with a count. An event that cannot be delivered (the channel
+//! is congested) is folded back and reported with the next summary instead of being lost.
 //!
 //! The table holds at most `max_keys` (source, kind) pairs; beyond that, new pairs are counted
 //! under the unspecified address `0.0.0.0` (one entry per kind), so memory stays bounded
-//! whatever the number of addresses a flood comes from.
+//! whatever the number of addresses a flood comes from. Hence at most `max_immediate` +
+//! `max_keys` + one per kind events per interval: the server writes each one to its store,
+//! and that budget is what keeps a flood from many addresses from queueing a real device's
+//! hello behind thousands of records.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -49,6 +52,9 @@ struct Entry {
 #[derive(Debug)]
 pub(super) struct Tally {
     max_keys: usize,
+    max_immediate: usize,
+    /// Reports made at once in this interval.
+    immediate: usize,
     table: HashMap<(IpAddr, Category), Entry>,
     folded: u64,
 }
@@ -57,18 +63,21 @@ pub(super) struct Tally {
 const OVERFLOW: IpAddr = IpAddr::V4(Ipv4Addr::UNSPECIFIED);
 
 impl Tally {
-    /// A tally of at most `max_keys` (source, kind) pairs per interval (at least 1).
-    pub(super) fn new(max_keys: usize) -> Self {
+    /// A tally of at most `max_keys` (source, kind) pairs (at least 1) and `max_immediate`
+    /// reports made at once per interval.
+    pub(super) fn new(max_keys: usize, max_immediate: usize) -> Self {
         Self {
             max_keys: max_keys.max(1),
+            max_immediate,
+            immediate: 0,
             table: HashMap::new(),
             folded: 0,
         }
     }
 
-    /// Counts one verdict. Returns the event to report at once (the first of its source and
-    /// kind in this interval, and every accepted hello); `None` when it was folded into the
-    /// interval's summary.
+    /// Counts one verdict. Returns the event to report at once (every accepted hello, and the
+    /// first of its source and kind in this interval while the interval's budget of immediate
+    /// reports lasts); `None` when it was folded into the interval's summary.
     pub(super) fn note(
         &mut self,
         source: SocketAddr,
@@ -85,7 +94,10 @@ impl Tally {
         };
         let mut key = (source_key(source.ip()), category);
         if !self.table.contains_key(&key) {
-            if self.table.len() < self.max_keys {
+            if self.table.len() >= self.max_keys {
+                key = (OVERFLOW, category);
+            } else if self.immediate < self.max_immediate {
+                self.immediate += 1;
                 self.table.insert(
                     key,
                     Entry {
@@ -101,7 +113,6 @@ impl Tally {
                     count: 1,
                 });
             }
-            key = (OVERFLOW, category);
         }
         self.fold(key, source, outcome, now, 1);
         None
@@ -153,6 +164,7 @@ impl Tally {
 
     /// Ends the interval: the summaries of everything folded, oldest first, and an empty table.
     pub(super) fn drain(&mut self) -> Vec<HelloEvent> {
+        self.immediate = 0;
         let mut out: Vec<HelloEvent> = self
             .table
             .drain()
@@ -205,7 +217,7 @@ mod tests {
 
     #[test]
     fn first_rejection_of_a_kind_is_reported_at_once_and_repeats_are_summed() {
-        let mut t = Tally::new(16);
+        let mut t = Tally::new(16, 16);
         let first = t.note(from(1, 1000), truncated(), at(0)).unwrap();
         assert_eq!((first.count, first.time), (1, at(0)));
         // Another kind from the same source, and the same kind from another source: at once.
@@ -230,7 +242,7 @@ mod tests {
 
     #[test]
     fn accepted_hellos_are_never_folded() {
-        let mut t = Tally::new(1);
+        let mut t = Tally::new(1, 1);
         let hello = amt_wire::hello::Hello::psk(
             false,
             0,
@@ -248,7 +260,7 @@ mod tests {
 
     #[test]
     fn undelivered_events_are_folded_back_into_the_summary() {
-        let mut t = Tally::new(16);
+        let mut t = Tally::new(16, 16);
         let first = t.note(from(1, 1), truncated(), at(5)).unwrap();
         assert!(t.note(from(1, 2), truncated(), at(6)).is_none());
         t.defer(first);
@@ -258,8 +270,23 @@ mod tests {
     }
 
     #[test]
+    fn immediate_reports_are_capped_per_interval() {
+        let mut t = Tally::new(100, 3);
+        let at_once = (0..10u8)
+            .filter_map(|n| t.note(from(n, 1), truncated(), at(u64::from(n))))
+            .count();
+        assert_eq!(at_once, 3);
+        // The other seven sources keep their own summaries.
+        let s = t.drain();
+        assert_eq!(s.len(), 7);
+        assert!(s.iter().all(|e| e.count == 1 && e.source.ip() != OVERFLOW));
+        // The budget is per interval.
+        assert!(t.note(from(50, 1), truncated(), at(1000)).is_some());
+    }
+
+    #[test]
     fn table_is_bounded_and_overflow_is_counted_under_the_unspecified_address() {
-        let mut t = Tally::new(4);
+        let mut t = Tally::new(4, 4);
         for n in 0..200u8 {
             let _ = t.note(from(n, 1), HelloOutcome::RateLimited, at(u64::from(n)));
             assert!(t.len() <= 5, "{}", t.len());
