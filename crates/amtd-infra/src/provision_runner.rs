@@ -338,3 +338,57 @@ fn transport_input(e: &TransportError) -> Input {
         retryable: e.is_retryable() || after_send,
     }
 }
+
+/// Reads the device's own host and domain (`AMT_GeneralSettings`) before any run, for the
+/// `device-settings` FQDN strategy (P2): over setup-mode TLS, presenting each provisioning
+/// certificate whose root is among the hello's `trusted` hashes in turn (the device admits only
+/// one whose suffix fits its domain). Nothing is changed on the device. Returns
+/// `(host, domain)`, or why they could not be read.
+pub async fn read_device_settings(
+    candidates: &[ProvisioningCert],
+    trusted: &[amt_pki::CertHash],
+    target: &Target,
+) -> Result<(String, String), String> {
+    use amt_wsman::classes::amt::AmtGeneralSettings;
+    use amt_wsman::classes::Typed as _;
+
+    let mut reasons = Vec::new();
+    for (index, cert) in candidates.iter().enumerate() {
+        if cert.fits_hashes(trusted).is_err() {
+            continue;
+        }
+        let channel = Channel::ProvisioningTls { cert: index };
+        let conn = match connect(&channel, candidates, target) {
+            Ok(c) => c,
+            Err(e) => {
+                reasons.push(e.to_string());
+                continue;
+            }
+        };
+        let client = crate::client::WsmanClient::new(conn);
+        let got = client
+            .get::<AmtGeneralSettings>(amt_wsman::SelectorSet::new())
+            .await;
+        client.connection().close().await;
+        match got {
+            Ok(gs) => {
+                let host = gs.host_name.unwrap_or_default().trim().to_owned();
+                let domain = gs.domain_name.unwrap_or_default().trim().to_owned();
+                return Ok((host, domain));
+            }
+            Err(e) => reasons.push(format!(
+                "{} with {}: {e}",
+                AmtGeneralSettings::CLASS,
+                cert.leaf().subject()
+            )),
+        }
+    }
+    Err(if reasons.is_empty() {
+        "no provisioning certificate's root is trusted by the device".into()
+    } else {
+        format!(
+            "could not read the device's settings: {}",
+            reasons.join("; ")
+        )
+    })
+}

@@ -8,15 +8,17 @@
 //! amtd-infra's [`Resolver`] — never the system resolver. Without a configured server the
 //! reverse-DNS strategy finds nothing and says so ("no DNS resolver configured"). A PTR name
 //! whose forward lookup does not return the source address is recorded as unconfirmed and
-//! never chosen. `device-settings` cannot name a device before the connect-back: the
-//! provisioning machine reads `AMT_GeneralSettings` when it connects and records a conflict
-//! with the chosen name in the device's timeline.
+//! never chosen. `device-settings` reads the device's `AMT_GeneralSettings` (host and domain)
+//! over setup-mode TLS before any run, presenting a provisioning certificate whose root the
+//! hello lists — only when no earlier strategy named the device; otherwise the provisioning
+//! machine reads the settings at connect-back and records a disagreement in the timeline.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
 
 use amtd_core::fqdn::{Finding, FqdnDiscovery, Strategy};
 use amtd_infra::dns::{Resolver, ReverseLookup};
+use amtd_infra::provision_runner::{read_device_settings, Target};
 
 /// The reverse-DNS finding when no DNS server is configured.
 pub const NO_RESOLVER: &str = "no DNS resolver configured ([dns] resolver)";
@@ -42,6 +44,16 @@ pub struct FqdnPolicy {
     pub resolver: Option<Resolver>,
 }
 
+/// What the `device-settings` strategy needs to read a device before any run: the
+/// provisioning certificates and the hello's trusted root hashes.
+#[derive(Debug, Clone, Copy)]
+pub struct SettingsProbe<'a> {
+    /// The configured provisioning certificates.
+    pub candidates: &'a [amt_pki::ProvisioningCert],
+    /// The root hashes the device's hello listed.
+    pub trusted: &'a [amt_pki::CertHash],
+}
+
 /// A discovered name and the conflicts met on the way.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Resolved {
@@ -52,8 +64,23 @@ pub struct Resolved {
 }
 
 impl FqdnPolicy {
-    /// The FQDN for a device whose hello came from `source`, or why there is none.
+    /// The FQDN for a device whose hello came from `source`, or why there is none (without
+    /// reading the device's settings).
+    #[cfg(test)]
     pub async fn resolve(&self, uuid: &str, source: IpAddr) -> Result<Resolved, String> {
+        self.resolve_with(uuid, source, None).await
+    }
+
+    /// As [`FqdnPolicy::resolve`]; `probe` lets the `device-settings` strategy read the
+    /// device's `AMT_GeneralSettings` before any run. It is only read when no strategy before
+    /// it named the device (otherwise the run reads it at connect-back and records a
+    /// disagreement there), so a device is not contacted twice for nothing.
+    pub async fn resolve_with(
+        &self,
+        uuid: &str,
+        source: IpAddr,
+        probe: Option<SettingsProbe<'_>>,
+    ) -> Result<Resolved, String> {
         let source = source.to_canonical();
         let mut d = FqdnDiscovery::new(&self.order);
         for s in &self.order {
@@ -82,7 +109,20 @@ impl FqdnPolicy {
                     }
                     Err(why) => d.record(Strategy::ReverseDns, Finding::Failed(why)),
                 },
-                Strategy::DeviceSettings | Strategy::DhcpLease => {}
+                Strategy::DeviceSettings => {
+                    if d.decide().chosen.is_some() {
+                        continue;
+                    }
+                    let Some(p) = &probe else {
+                        continue;
+                    };
+                    let target = Target::new(source.to_string());
+                    match read_device_settings(p.candidates, p.trusted, &target).await {
+                        Ok((host, domain)) => d.record_device_settings(&host, &domain),
+                        Err(why) => d.record(Strategy::DeviceSettings, Finding::Failed(why)),
+                    }
+                }
+                Strategy::DhcpLease => {}
             }
         }
         let decision = d.decide();

@@ -76,7 +76,12 @@ pub struct ServerCore {
     limit: Arc<tokio::sync::Semaphore>,
     /// The crash-safety tests' kill point (`AMTD_TEST_CRASH_AT`; see `recovery.rs`).
     crash_at: Option<(String, bool)>,
+    /// Hellos being decided at once.
+    deciding: Arc<tokio::sync::Semaphore>,
 }
+
+/// Hellos decided at the same time (FQDN discovery may wait on DNS or the device).
+const DECIDING: usize = 64;
 
 impl ServerCore {
     /// Builds the core.
@@ -96,6 +101,7 @@ impl ServerCore {
             durations: Mutex::new(Vec::new()),
             limit: Arc::new(tokio::sync::Semaphore::new(parts.concurrency.max(1))),
             crash_at: recovery::crash_point_from_env(),
+            deciding: Arc::new(tokio::sync::Semaphore::new(DECIDING)),
         })
     }
 
@@ -203,13 +209,34 @@ impl ServerCore {
     /// Handles one hello event: records it, finds the FQDN and, when the device needs it,
     /// spawns a provisioning run (at most `concurrency` at once).
     pub async fn handle_hello(self: &Arc<Self>, event: HelloEvent) {
-        let HelloOutcome::Accepted(hello) = &event.outcome else {
+        if !matches!(event.outcome, HelloOutcome::Accepted(_)) {
             hello_log::record_rejected(&self.store, &event).await;
+            return;
+        }
+        // Deciding may take a while (reverse DNS, reading the device's settings): each hello
+        // is decided in its own task, at most DECIDING at once (the hello loop waits beyond).
+        let Ok(permit) = self.deciding.clone().acquire_owned().await else {
+            return;
+        };
+        let core = self.clone();
+        tokio::spawn(async move {
+            core.handle_accepted(event).await;
+            drop(permit);
+        });
+    }
+
+    async fn handle_accepted(self: &Arc<Self>, event: HelloEvent) {
+        let HelloOutcome::Accepted(hello) = &event.outcome else {
             return;
         };
         let uuid = hello.uuid.to_string().to_ascii_lowercase();
         let source = event.source.ip();
-        let decision = self.decide(&uuid, source).await;
+        let root_hashes: Vec<CertHash> = hello
+            .hashes()
+            .iter()
+            .filter_map(|h| CertHash::from_hex(&h.to_string()).ok())
+            .collect();
+        let decision = self.decide(&uuid, source, &root_hashes).await;
         let hashes: Vec<String> = hello.hashes().iter().map(|h| h.to_string()).collect();
         let outcome = match &decision {
             Ok(r) if r.notes.is_empty() => "accepted".to_owned(),
@@ -236,11 +263,6 @@ impl ServerCore {
         let Ok(fqdn::Resolved { fqdn, .. }) = decision else {
             return;
         };
-        let root_hashes = hello
-            .hashes()
-            .iter()
-            .filter_map(|h| CertHash::from_hex(&h.to_string()).ok())
-            .collect();
         let core = self.clone();
         let admin_set = hello.admin_credentials_set;
         tokio::spawn(async move {
@@ -323,8 +345,26 @@ impl ServerCore {
     }
 
     /// Whether to provision: the FQDN, or why not. Claims the device (status Provisioning).
-    async fn decide(&self, uuid: &str, source: IpAddr) -> Result<fqdn::Resolved, String> {
-        let fqdn = self.fqdn.resolve(uuid, source).await?;
+    async fn decide(
+        &self,
+        uuid: &str,
+        source: IpAddr,
+        trusted: &[CertHash],
+    ) -> Result<fqdn::Resolved, String> {
+        match self.status_map().get(uuid) {
+            Some(DeviceStatus::Provisioning) => {
+                return Err("a provisioning run is under way".into())
+            }
+            Some(DeviceStatus::Provisioned) => {
+                return Err("the device is already provisioned (re-hello alert)".into())
+            }
+            _ => {}
+        }
+        let probe = fqdn::SettingsProbe {
+            candidates: &self.prov,
+            trusted,
+        };
+        let fqdn = self.fqdn.resolve_with(uuid, source, Some(probe)).await?;
         let known = self.status_map().get(uuid).cloned();
         if known.is_none() {
             if let Ok(Some(d)) = self.store.get_device(uuid).await {
