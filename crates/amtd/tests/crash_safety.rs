@@ -121,6 +121,8 @@ const CRASH_POINTS: &[&str] = &[
     "setting-admin-acl+reply",
     "reading-clock",
     "setting-clock",
+    "adding-trusted-roots",
+    "adding-trusted-roots+reply",
     "generating-key",
     "generating-key+reply",
     "reading-key",
@@ -137,6 +139,10 @@ const CRASH_POINTS: &[&str] = &[
     "committing+reply",
     "verifying",
     "verifying+reply",
+    "applying-user-consent",
+    "applying-user-consent+reply",
+    "applying-redirection",
+    "applying-redirection+reply",
     "done",
 ];
 
