@@ -1,10 +1,10 @@
 //! `amtd sim`: run a fleet of emulated AMT devices in this process.
 //!
 //! ```text
-//! amtd sim --count 500 --first-ip 127.77.0.1 --domain amt.test
+//! amtd sim --count 500 --first-ip 127.77.0.1 --domain amt.test --resolver 127.0.0.1:9953
 //! amtd sim --count 20 --provisioned --admin-password 'P@ssw0rd!'
 //! amtd sim --fleet fleet.toml --resolver 127.0.0.1:5300 --time-scale 3600
-//! ip netns exec lab amtd sim --netns lab --first-ip 10.99.0.100 --count 50
+//! ip netns exec lab amtd sim --netns lab --first-ip 10.99.0.100 --count 50 --provisioning-server 10.99.0.1
 //! ```
 //!
 //! Addresses must be in 127.0.0.0/8. To use other addresses, create a network namespace,
@@ -58,7 +58,8 @@ pub struct SimArgs {
     /// devices look up ProvisionServer[.domain].
     #[arg(long)]
     pub provisioning_server: Option<String>,
-    /// DNS server (IP:PORT) the devices ask for ProvisionServer; default: system resolver.
+    /// DNS server (IP:PORT) the devices ask for ProvisionServer (required when a device has no
+    /// provisioning-server address: the system resolver is never used).
     #[arg(long)]
     pub resolver: Option<SocketAddr>,
     /// Port of the provisioning server's hello listener.
@@ -134,6 +135,25 @@ pub fn plan(args: &SimArgs) -> Result<(FleetSpec, NetOptions)> {
     };
     if let Some(ns) = &args.netns {
         check_netns(ns)?;
+    }
+    // A device without a configured server looks up ProvisionServer; with no --resolver that
+    // would go to the system resolver, which may be anywhere. Ask for one explicitly.
+    if !args.no_hello && !args.provisioned && args.resolver.is_none() {
+        let needs_dns = spec.devices.iter().find(|d| {
+            d.config
+                .provisioning_server
+                .as_deref()
+                .and_then(amt_emulator::net::hello::parse_server_address)
+                .is_none_or(|(host, _)| host.parse::<std::net::IpAddr>().is_err())
+        });
+        if let Some(d) = needs_dns {
+            bail!(
+                "device {} has no provisioning-server address, so it looks the server up in DNS: \
+                 give --resolver IP:PORT (the DNS server its DHCP lease would name) or \
+                 --provisioning-server ADDRESS",
+                d.config.uuid
+            );
+        }
     }
     let password = match (&args.admin_password, &args.admin_password_env) {
         (Some(p), None) => Some(p.clone()),
@@ -285,6 +305,18 @@ mod tests {
         assert!(plan(&args(&["--provisioned", "--admin-password", "short"])).is_err());
         let (_, opts) = plan(&args(&["--provisioned", "--admin-password", "P@ssw0rd!"])).unwrap();
         assert!(opts.provisioned_admin_password.is_some());
+    }
+
+    #[test]
+    fn devices_that_look_the_server_up_need_an_explicit_resolver() {
+        let e = plan(&args(&["--count", "2"])).unwrap_err().to_string();
+        assert!(e.contains("--resolver"), "{e}");
+        let e = plan(&args(&["--provisioning-server", "prov.amt.test"]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--resolver"), "{e}");
+        assert!(plan(&args(&["--provisioning-server", "127.0.0.1:9971"])).is_ok());
+        assert!(plan(&args(&["--resolver", "127.0.0.1:5300"])).is_ok());
     }
 
     #[test]
