@@ -280,6 +280,8 @@ async fn list_hellos(
                     "retry_count": h.retry_count,
                     "hashes": h.hashes,
                     "outcome": h.outcome,
+                    // Connections this row stands for (rejections are folded per interval).
+                    "count": h.count,
                 })
             })
             .collect(),
