@@ -856,7 +856,10 @@ mod cases {
             .unwrap()
             .try_get("n")
             .unwrap();
-        assert_eq!(n, 2, "0001_initial and 0002_rejected_hellos");
+        assert_eq!(
+            n, 3,
+            "0001_initial, 0002_rejected_hellos and 0003_maintenance"
+        );
         let expected = if db.url.starts_with("sqlite") {
             Backend::Sqlite
         } else {

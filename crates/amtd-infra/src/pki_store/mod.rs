@@ -10,6 +10,7 @@
 //! ledger.json                every issued certificate and its state
 //! crl/root.crl, crl/issuing.crl       DER, what the server publishes at the distribution points
 //! provisioning/<id>.pem, <id>.key.sealed   imported provisioning certificates
+//! console/identity.sealed    the server's own mutual-TLS console certificate and key (M9)
 //! ```
 //!
 //! Rules: every write is atomic (temporary file, fsync, rename). Only [`PkiStore::init`]
@@ -18,6 +19,7 @@
 //! names the file. One writer at a time is assumed (the server, or the CLI while the server is
 //! stopped).
 
+mod console;
 pub mod crl_fetch;
 mod error;
 mod files;
@@ -36,6 +38,7 @@ use amt_pki::{
 };
 use serde::{Deserialize, Serialize};
 
+pub use console::{ConsoleChange, ConsoleIdentity};
 pub use error::PkiStoreError;
 pub use files::Kek;
 

@@ -1,6 +1,7 @@
 //! The provisioning server's persistent store (O2, P6): devices, hellos, provisioning runs and
-//! their timeline, envelope-encrypted secrets, profiles, certificate links and the per-device
-//! provisioning leases that let several amtd instances share one database.
+//! their timeline, envelope-encrypted secrets, profiles, certificate links, maintenance
+//! operations and the per-device provisioning leases that let several amtd instances share one
+//! database.
 //!
 //! One code path serves both backends through sqlx's `Any` driver, chosen by URL:
 //! `sqlite://PATH` (the embedded default; the file is created) or `postgres://…` (scale-out).
@@ -21,6 +22,7 @@
 
 mod error;
 mod leases;
+mod maintenance;
 mod records;
 mod secrets;
 mod timeline;
@@ -40,6 +42,7 @@ use sqlx::{Any, AnyPool, Executor, Row};
 
 pub use crate::pki_store::Kek;
 pub use error::{Blame, StoreError};
+pub use maintenance::{MaintenanceFilter, MaintenanceOp, MaintenanceOpId, NewMaintenanceOp};
 pub use records::{
     CertificateLink, Device, DeviceFilter, DeviceUpsert, Hello, HelloFilter, Lease, NewHello,
     NewTransition, RejectedHello, Run, RunId, SecretKind, SecretVersion, Transition,
@@ -115,6 +118,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         "rejected hellos",
         include_str!("../../migrations/sqlite/0002_rejected_hellos.sql"),
         include_str!("../../migrations/postgres/0002_rejected_hellos.sql"),
+    ),
+    (
+        3,
+        "maintenance operations",
+        include_str!("../../migrations/sqlite/0003_maintenance.sql"),
+        include_str!("../../migrations/postgres/0003_maintenance.sql"),
     ),
 ];
 
