@@ -154,4 +154,28 @@ pub enum Error {
         /// The limit.
         max: usize,
     },
+    /// A platform event log record that is not exactly 21 bytes ([`crate::logs::event`]).
+    #[error("an event log record is 21 bytes, this one has {len}")]
+    EventRecordLength {
+        /// Its length.
+        len: usize,
+    },
+    /// An audit log record ends inside a field ([`crate::logs::audit`]).
+    #[error("truncated audit record: {field} needs {needed} bytes, the record has {got}")]
+    LogRecordTruncated {
+        /// The field being read.
+        field: &'static str,
+        /// Bytes the record needs at least, judging by what was read.
+        needed: usize,
+        /// Bytes the record has.
+        got: usize,
+    },
+    /// A length-prefixed log record field longer than its one-byte prefix allows (encoding).
+    #[error("audit record field {field} is {len} bytes, at most 255 fit")]
+    LogFieldTooLong {
+        /// Which field.
+        field: &'static str,
+        /// Its length.
+        len: usize,
+    },
 }

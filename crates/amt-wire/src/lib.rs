@@ -5,6 +5,8 @@
 //! * [`backoff`]: the device's hello retry schedule (SPEC D4) as a sans-IO state machine.
 //! * [`redirection`]: the redirection protocol (16994/16995): session start, authentication
 //!   (query, plain, digest) and Serial-over-LAN messages, with a streaming decoder.
+//! * [`logs`]: the platform event log's 21-byte records and the security audit log's records,
+//!   decoded into readable fields (and encoded, for tests and the emulator).
 //!
 //! Sans-IO: bytes and time go in, messages and timers come out. This crate never opens a
 //! socket, reads a clock or draws random numbers; callers pass the current time as a
@@ -18,6 +20,7 @@
 pub mod backoff;
 pub mod error;
 pub mod hello;
+pub mod logs;
 pub mod redirection;
 
 pub use error::Error;
