@@ -1,5 +1,6 @@
 //! Redirection codec: byte layouts as amtterm and MeshCentral write them (AMT-PROTOCOLS.md
-//! §4.1–4.2), round trips, streaming, and bad input.
+//! §4.1–4.3), round trips, streaming, and bad input. IDE-R layouts and ATAPI packets are in
+//! `tests/redirection_ider.rs`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use amt_wire::redirection::*;
@@ -172,9 +173,18 @@ fn sol_data_split_across_segments_is_parsed() {
 #[test]
 fn unknown_command_is_a_typed_error() {
     assert_eq!(
-        Message::decode_prefix(b"GET / HTTP/1.1\r\n"),
-        Err(Error::UnknownRedirectionCommand(b'G'))
+        Message::decode_prefix(b"\x01GET / HTTP/1.1\r\n"),
+        Err(Error::UnknownRedirectionCommand(1))
     );
+    // `G` is 0x47 (IDE-R ResetOccurredResponse): an HTTP request frames as IDE-R messages,
+    // which the session rejects because none of them may come first.
+    assert!(matches!(
+        Message::decode_prefix(b"GET / HTTP/1.1\r\n"),
+        Ok(Some((
+            Message::Ider(IderMessage::ResetOccurredResponse(_)),
+            8
+        )))
+    ));
     let mut d = RedirectionDecoder::new();
     d.push(&[0x99]).unwrap();
     assert!(d.next_message().is_err());
@@ -218,7 +228,16 @@ fn text() -> impl Strategy<Value = String> {
     "[ -~]{0,40}"
 }
 
+mod ider_strategies;
+
 fn arb_message() -> impl Strategy<Value = Message> {
+    prop_oneof![
+        4 => arb_session_or_sol_message(),
+        1 => ider_strategies::arb_ider().prop_map(Message::Ider),
+    ]
+}
+
+fn arb_session_or_sol_message() -> impl Strategy<Value = Message> {
     let seq = any::<u32>();
     let status = proptest::sample::select(SessionStatus::ALL.to_vec());
     let digest = (

@@ -6,7 +6,8 @@ use std::fmt;
 use amt_wsman::secret::SecretString;
 
 use super::{
-    AuthStatus, AuthType, Command, SessionStatus, SessionType, MAX_AUTH_DATA_LEN, MAX_SOL_DATA_LEN,
+    AuthStatus, AuthType, Command, IderMessage, SessionStatus, SessionType, MAX_AUTH_DATA_LEN,
+    MAX_SOL_DATA_LEN,
 };
 use crate::Error;
 
@@ -387,6 +388,8 @@ pub enum Message {
     DataFromHost(SolData),
     /// 0x2B, with its sequence number.
     Heartbeat(u32),
+    /// 0x40–0x54: IDE redirection.
+    Ider(IderMessage),
 }
 
 fn header(out: &mut Vec<u8>, cmd: Command, byte1: u8) {
@@ -480,6 +483,7 @@ impl Message {
             Message::ControlsFromHost(_) => C::SolControlsFromHost,
             Message::DataFromHost(_) => C::SolDataFromHost,
             Message::Heartbeat(_) => C::SolHeartbeat,
+            Message::Ider(m) => m.command(),
         }
     }
 
@@ -601,6 +605,7 @@ impl Message {
                 out.push(c.control);
                 out.push(c.status);
             }
+            Message::Ider(m) => m.encode_into(out)?,
         }
         Ok(())
     }
@@ -609,14 +614,19 @@ impl Message {
     /// tell (`Ok(None)`: need more bytes).
     ///
     /// # Errors
-    /// [`Error::UnknownRedirectionCommand`], or [`Error::RedirectionFieldTooLong`] when the
-    /// authentication data length exceeds [`MAX_AUTH_DATA_LEN`].
+    /// [`Error::UnknownRedirectionCommand`], [`Error::RedirectionFieldTooLong`] when the
+    /// authentication data length exceeds [`MAX_AUTH_DATA_LEN`], or
+    /// [`Error::UnknownRedirectionValue`] for an IDE-R feature request of unknown type.
     pub fn frame_len(buf: &[u8]) -> Result<Option<usize>, Error> {
         let Some(&first) = buf.first() else {
             return Ok(None);
         };
         use Command as C;
-        let len = match Command::try_from(first)? {
+        let command = Command::try_from(first)?;
+        if command.is_ider() {
+            return IderMessage::frame_len(buf);
+        }
+        let len = match command {
             C::EndRedirectionSession => 4,
             C::StartRedirectionSession => 8,
             C::StartRedirectionSessionReply => match buf.get(12) {
@@ -652,6 +662,7 @@ impl Message {
                 }
                 10 + usize::from(u16::from_le_bytes([buf[8], buf[9]]))
             }
+            _ => return IderMessage::frame_len(buf),
         };
         Ok(Some(len))
     }
@@ -695,7 +706,11 @@ impl Message {
     fn decode_frame(b: &[u8]) -> Result<Message, Error> {
         use Command as C;
         let seq = || u32_at(b, 4);
-        Ok(match Command::try_from(b[0])? {
+        let command = Command::try_from(b[0])?;
+        if command.is_ider() {
+            return Ok(Message::Ider(IderMessage::decode_frame(b)?));
+        }
+        Ok(match command {
             C::StartRedirectionSession => Message::StartSession(StartSession {
                 flags: b[1],
                 tag: [b[4], b[5], b[6], b[7]],
@@ -819,6 +834,7 @@ impl Message {
                 control: b[8],
                 status: b[9],
             }),
+            _ => Message::Ider(IderMessage::decode_frame(b)?),
         })
     }
 }

@@ -1,7 +1,8 @@
-//! The AMT redirection protocol (TCP 16994, TLS 16995): session manager, authentication and
-//! Serial-over-LAN (AMT-PROTOCOLS.md §4.1, §4.2). Both sides: the console encodes what it sends
-//! and decodes what the device answers, the device (emulator) the other way round, with the
-//! same [`Message`] type.
+//! The AMT redirection protocol (TCP 16994, TLS 16995): session manager, authentication,
+//! Serial-over-LAN and IDE redirection (AMT-PROTOCOLS.md §4.1–4.3). Both sides: the console
+//! encodes what it sends and decodes what the device answers, the device (emulator) the other
+//! way round, with the same [`Message`] type. IDE-R messages are [`Message::Ider`] (see
+//! [`ider`] for their layouts and sources, [`atapi`] for the command packets they carry).
 //!
 //! ```
 //! use amt_wire::redirection::{Message, RedirectionDecoder, SessionType, StartSession};
@@ -38,10 +39,13 @@
 //! | 0x27 SOL settings (MeshCentral, after 0x21) | 14 |
 //! | 0x28 data to host, 0x2A data from host | 10 + u16 data length (bytes 8..10) |
 //! | 0x29 controls from host | 10 |
+//! | 0x40–0x54 IDE-R | see [`ider`] |
 //!
-//! Anything else is [`crate::Error::UnknownRedirectionCommand`] (IDE-R and KVM commands are
-//! not decoded yet). Authentication data is bounded by [`MAX_AUTH_DATA_LEN`], so a peer can
-//! never make a decoder buffer more than [`MAX_FRAME_LEN`] bytes for one message.
+//! Anything else is [`crate::Error::UnknownRedirectionCommand`]. KVM is not decoded: after a
+//! `KVMR` session starts, MeshCentral sends an 8-byte 0x40 and the stream turns into RFB, which
+//! a context-free decoder cannot tell from IDE-R's 18-byte 0x40. Authentication data is
+//! bounded by [`MAX_AUTH_DATA_LEN`] and data lengths are u16 fields, so a peer can never make
+//! a decoder buffer more than [`MAX_FRAME_LEN`] bytes for one message.
 //!
 //! # Sources
 //!
@@ -54,6 +58,11 @@ mod decoder;
 mod message;
 
 pub use decoder::RedirectionDecoder;
+pub use ider::{
+    AtaRegisters, CommandEnd, CommandWritten, DataFromHost, DataToHost, DisableEnableFeatures,
+    DisableEnableFeaturesReply, ErrorOccurred, FeatureRequest, FeatureType, IderMessage,
+    IderSettings, IderStartMode, ResetOccurred, StartIder, StartIderReply,
+};
 pub use message::{
     AuthMethods, AuthReplyData, AuthRequest, AuthenticateSession, AuthenticateSessionReply,
     ControlsFromHost, DigestFields, Message, PlainPassword, SolData, SolSettings,
@@ -73,8 +82,10 @@ pub const DIGEST_NC: &str = "00000002";
 pub const MAX_AUTH_DATA_LEN: usize = 2048;
 /// Longest SOL data in one message (the length field is a u16).
 pub const MAX_SOL_DATA_LEN: usize = u16::MAX as usize;
-/// Longest message a decoder ever buffers: SOL data with its 10-byte header.
-pub const MAX_FRAME_LEN: usize = 10 + MAX_SOL_DATA_LEN;
+/// Longest IDE-R data in one DataToHost/DataFromHost (the length field is a u16).
+pub const MAX_IDER_DATA_LEN: usize = u16::MAX as usize;
+/// Longest message a decoder ever buffers: IDE-R DataToHost with its 34-byte header.
+pub const MAX_FRAME_LEN: usize = 34 + MAX_IDER_DATA_LEN;
 
 macro_rules! wire_u8_enum {
     ($(#[$m:meta])* $name:ident, $field:literal { $($(#[$vm:meta])* $v:ident = $n:literal,)* }) => {
@@ -143,12 +154,51 @@ pub enum Command {
     SolDataFromHost = 0x2A,
     /// 0x2B either way: heartbeat (amtterm echoes it).
     SolHeartbeat = 0x2B,
+    /// 0x40 console → device: start IDE-R.
+    StartIderRedirection = 0x40,
+    /// 0x41 device → console.
+    StartIderRedirectionReply = 0x41,
+    /// 0x42 console → device: stop IDE-R.
+    EndIderRedirection = 0x42,
+    /// 0x43 device → console.
+    EndIderRedirectionReply = 0x43,
+    /// 0x44 either way.
+    IderKeepAlivePing = 0x44,
+    /// 0x45 either way.
+    IderKeepAlivePong = 0x45,
+    /// 0x46 device → console: the host reset the IDE bus.
+    IderResetOccurred = 0x46,
+    /// 0x47 console → device.
+    IderResetOccurredResponse = 0x47,
+    /// 0x48 console → device: enable/disable the drives, query their state.
+    IderDisableEnableFeatures = 0x48,
+    /// 0x49 device → console.
+    IderDisableEnableFeaturesReply = 0x49,
+    /// 0x4A device → console.
+    IderErrorOccurred = 0x4A,
+    /// 0x4B either way.
+    IderHeartbeat = 0x4B,
+    /// 0x50 device → console: an ATA command for a redirected drive.
+    IderCommandWritten = 0x50,
+    /// 0x51 console → device: the command's end status.
+    IderCommandEndResponse = 0x51,
+    /// 0x52 console → device: send the data of a write.
+    IderGetDataFromHost = 0x52,
+    /// 0x53 device → console: data the host wrote.
+    IderDataFromHost = 0x53,
+    /// 0x54 console → device: data for the host's read.
+    IderDataToHost = 0x54,
 }
 
 impl Command {
     /// The wire value.
     pub fn value(self) -> u8 {
         self as u8
+    }
+
+    /// Whether this is an IDE-R command (0x40–0x54).
+    pub fn is_ider(self) -> bool {
+        (0x40..=0x54).contains(&self.value())
     }
 }
 
@@ -173,6 +223,23 @@ impl TryFrom<u8> for Command {
             0x29 => C::SolControlsFromHost,
             0x2A => C::SolDataFromHost,
             0x2B => C::SolHeartbeat,
+            0x40 => C::StartIderRedirection,
+            0x41 => C::StartIderRedirectionReply,
+            0x42 => C::EndIderRedirection,
+            0x43 => C::EndIderRedirectionReply,
+            0x44 => C::IderKeepAlivePing,
+            0x45 => C::IderKeepAlivePong,
+            0x46 => C::IderResetOccurred,
+            0x47 => C::IderResetOccurredResponse,
+            0x48 => C::IderDisableEnableFeatures,
+            0x49 => C::IderDisableEnableFeaturesReply,
+            0x4A => C::IderErrorOccurred,
+            0x4B => C::IderHeartbeat,
+            0x50 => C::IderCommandWritten,
+            0x51 => C::IderCommandEndResponse,
+            0x52 => C::IderGetDataFromHost,
+            0x53 => C::IderDataFromHost,
+            0x54 => C::IderDataToHost,
             other => return Err(Error::UnknownRedirectionCommand(other)),
         })
     }
@@ -283,3 +350,6 @@ pub mod status_bits {
     /// Test mode.
     pub const TESTMODE_ACTIVE: u8 = 16;
 }
+
+pub mod atapi;
+pub mod ider;
