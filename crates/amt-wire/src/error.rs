@@ -154,6 +154,15 @@ pub enum Error {
         /// The limit.
         max: usize,
     },
+    /// A boot medium read over IDE-R is not bootable the way the BIOS expects
+    /// ([`crate::redirection::boot_image`]).
+    #[error("not bootable: {structure}: {reason}")]
+    NotBootable {
+        /// The structure being read (boot record, boot catalog, …).
+        structure: &'static str,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
     /// A platform event log record that is not exactly 21 bytes ([`crate::logs::event`]).
     #[error("an event log record is 21 bytes, this one has {len}")]
     EventRecordLength {

@@ -364,5 +364,127 @@ proptest! {
     fn any_packet_parses(p in any::<[u8; 12]>()) {
         let c = Cdb::parse(&p);
         prop_assert_eq!(c.opcode(), p[0]);
+        prop_assert_eq!(Cdb::parse(&c.encode()), c);
+    }
+}
+
+mod boot_images {
+    use amt_wire::redirection::boot_image::*;
+    use amt_wire::Error;
+
+    fn sector(iso: &[u8], lba: u32) -> &[u8] {
+        &iso[lba as usize * CD_SECTOR..(lba as usize + 1) * CD_SECTOR]
+    }
+
+    /// Follows what the BIOS reads: label, boot record, catalog, the loaded boot image bytes.
+    fn boot(iso: &[u8]) -> Result<(String, BootEntry, Vec<u8>), Error> {
+        let label = volume_label(sector(iso, PVD_LBA))?;
+        let catalog = boot_catalog_lba(sector(iso, BOOT_RECORD_LBA))?;
+        let entry = default_entry(sector(iso, catalog))?;
+        let start = entry.load_rba as usize * CD_SECTOR;
+        Ok((
+            label,
+            entry,
+            iso[start..start + entry.load_bytes()].to_vec(),
+        ))
+    }
+
+    #[test]
+    fn minimal_el_torito_image_boots() {
+        let mut image = vec![0xEB, 0x3C, 0x90];
+        image.resize(2048, 0x5A);
+        let iso = minimal_el_torito_iso("AMTD_TEST_BOOT", &image);
+        let (label, entry, loaded) = boot(&iso).unwrap();
+        assert_eq!(label, "AMTD_TEST_BOOT");
+        assert_eq!(entry.media, BootMedia::NoEmulation);
+        assert_eq!((entry.load_rba, entry.sector_count), (20, 4));
+        assert_eq!(loaded, image);
+        assert!(is_iso9660(sector(&iso, PVD_LBA)));
+    }
+
+    #[test]
+    fn broken_boot_structures_are_refused_with_a_reason() {
+        let iso = minimal_el_torito_iso("X", &[1; 512]);
+        // Not an ISO at all.
+        assert!(matches!(
+            volume_label(&[0u8; 2048]),
+            Err(Error::NotBootable {
+                structure: "primary volume descriptor",
+                ..
+            })
+        ));
+        assert!(volume_label(&[1u8; 100]).is_err(), "short sector");
+        // The PVD is not a boot record and vice versa.
+        assert!(boot_catalog_lba(sector(&iso, PVD_LBA)).is_err());
+        assert!(volume_label(sector(&iso, BOOT_RECORD_LBA)).is_err());
+        // A wrong system identifier.
+        let mut br = sector(&iso, BOOT_RECORD_LBA).to_vec();
+        br[10] = b'X';
+        assert!(boot_catalog_lba(&br).is_err());
+        // A catalog whose checksum no longer sums to 0.
+        let mut cat = sector(&iso, 19).to_vec();
+        cat[5] ^= 1;
+        let e = default_entry(&cat).unwrap_err();
+        assert!(e.to_string().contains("checksum"), "{e}");
+        // A non-bootable initial entry.
+        let mut cat = sector(&iso, 19).to_vec();
+        cat[32] = 0;
+        assert!(default_entry(&cat).is_err());
+        assert!(default_entry(&cat[..40]).is_err(), "short catalog");
+        assert!(!has_boot_signature(&[0u8; 100]));
+        let mut mbr = vec![0u8; 512];
+        mbr[510] = 0x55;
+        mbr[511] = 0xAA;
+        assert!(has_boot_signature(&mbr));
+    }
+
+    /// The parser against an image a real tool made: xorriso (Debian `xorriso`, installed by
+    /// scripts/install-peers).
+    #[test]
+    fn xorriso_made_image_is_read_like_a_bios_reads_it() {
+        let Some(xorriso) = std::env::var_os("PATH").and_then(|p| {
+            std::env::split_paths(&p)
+                .map(|d| d.join("xorriso"))
+                .find(|p| p.is_file())
+        }) else {
+            assert!(
+                std::env::var_os("AMTD_NODE_DIR").is_none(),
+                "xorriso is missing; run ./scripts/install-peers"
+            );
+            eprintln!("SKIPPED: xorriso is missing; run ./scripts/install-peers");
+            return;
+        };
+        let dir = std::env::temp_dir().join(format!(
+            "amt-wire-xorriso-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ));
+        let root = dir.join("root");
+        std::fs::create_dir_all(&root).unwrap();
+        let mut image: Vec<u8> = (0..2048u32).map(|i| (i * 7 % 251) as u8).collect();
+        image[510] = 0x55;
+        image[511] = 0xAA;
+        std::fs::write(root.join("boot.img"), &image).unwrap();
+        std::fs::write(root.join("README"), b"hello").unwrap();
+        let iso_path = dir.join("out.iso");
+        let out = std::process::Command::new(xorriso)
+            .args(["-as", "mkisofs", "-V", "XORRISO_LABEL", "-b", "boot.img"])
+            .args(["-no-emul-boot", "-boot-load-size", "4", "-o"])
+            .arg(&iso_path)
+            .arg(&root)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        let iso = std::fs::read(&iso_path).unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        let (label, entry, loaded) = boot(&iso).unwrap();
+        assert_eq!(label, "XORRISO_LABEL");
+        assert_eq!(entry.media, BootMedia::NoEmulation);
+        assert_eq!(entry.sector_count, 4);
+        assert_eq!(entry.platform, 0);
+        assert_eq!(loaded, image);
     }
 }

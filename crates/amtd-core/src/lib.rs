@@ -6,11 +6,14 @@
 //! no clock, no tokio: the same machine runs in an in-memory simulation against the emulator's
 //! firmware and for real over the network. Must never depend on tokio, sqlx or axum.
 //!
+//! - [`defense`]: System Defense policies (M3): model, validation, AMT mapping, comparison with
+//!   a device's state and the apply/remove plans.
 //! - [`domain`]: device identity, validated FQDNs, device records, named profiles.
 //! - [`fqdn`]: FQDN discovery from ordered strategies, with conflicts recorded (P2).
 //! - [`provisioning`]: the provisioning workflow (P3–P7) and the re-hello decision.
 #![forbid(unsafe_code)]
 
+pub mod defense;
 pub mod domain;
 pub mod error;
 pub mod fqdn;

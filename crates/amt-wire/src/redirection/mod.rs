@@ -352,4 +352,5 @@ pub mod status_bits {
 }
 
 pub mod atapi;
+pub mod boot_image;
 pub mod ider;
