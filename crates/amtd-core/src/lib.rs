@@ -11,12 +11,16 @@
 //! - [`domain`]: device identity, validated FQDNs, device records, named profiles.
 //! - [`fqdn`]: FQDN discovery from ordered strategies, with conflicts recorded (P2).
 //! - [`provisioning`]: the provisioning workflow (P3–P7) and the re-hello decision.
+//! - [`maintenance`]: maintenance policies (M10, M11) as decisions: the CRL serials a device
+//!   should hold, certificate renewal, admin password rotation, clock re-sync, and how an
+//!   interrupted operation is settled; the [`maintenance::Clock`] a pass runs on.
 #![forbid(unsafe_code)]
 
 pub mod defense;
 pub mod domain;
 pub mod error;
 pub mod fqdn;
+pub mod maintenance;
 pub mod provisioning;
 
 pub use domain::{

@@ -3,7 +3,8 @@
 //! The machine decides; this runner only performs its actions: WS-Man requests over the setup
 //! TLS channel (the provisioning certificate as TLS client certificate, Digest `admin` with an
 //! empty password, AMT-PROTOCOLS.md §1.3) or the provisioned channel (the issued certificate
-//! pinned, the new admin password), CSR signing, persistence and revocation through
+//! pinned, the new admin password, and — for a mutual-TLS profile — the console's client
+//! certificate, [`Target::console_identity`], M9), CSR signing, persistence and revocation through
 //! [`ProvisioningHooks`], and the final verification over a fresh TLS connection. Transport
 //! failures are fed back with whether the request may have reached the device, so the machine
 //! can poll instead of re-sending non-idempotent calls (P6).
@@ -52,16 +53,29 @@ pub struct Target {
     pub tls_port: u16,
     /// Timeouts and limits.
     pub transport: TransportConfig,
+    /// The console's client certificate, presented on the provisioned channel (after
+    /// CommitChanges) when the device asks for one: required by a mutual-TLS profile, whose
+    /// device refuses any session without it (M9). Never presented on the setup channel,
+    /// where the provisioning certificate is the client certificate.
+    pub console_identity: Option<ClientIdentity>,
 }
 
 impl Target {
-    /// The device at `address` on 16993 with default transport settings.
+    /// The device at `address` on 16993 with default transport settings and no console
+    /// certificate.
     pub fn new(address: impl Into<String>) -> Self {
         Target {
             address: address.into(),
             tls_port: DeviceEndpoint::HTTPS_PORT,
             transport: TransportConfig::default(),
+            console_identity: None,
         }
+    }
+
+    /// The same target presenting `identity` on the provisioned channel.
+    pub fn with_console_identity(mut self, identity: ClientIdentity) -> Self {
+        self.console_identity = Some(identity);
+        self
     }
 }
 
@@ -273,13 +287,16 @@ fn connect(
             username,
             password,
             server_cert_der,
-        } => (
-            TlsOptions::new(ServerVerification::PinnedSha256(CertFingerprint::of_der(
-                server_cert_der,
-            ))),
-            username.clone(),
-            password.clone(),
-        ),
+        } => {
+            let mut tls = TlsOptions::new(ServerVerification::PinnedSha256(
+                CertFingerprint::of_der(server_cert_der),
+            ));
+            if let Some(id) = &target.console_identity {
+                // Offered only when the device sends a CertificateRequest (mutual TLS).
+                tls = tls.with_client_identity(id.clone());
+            }
+            (tls, username.clone(), password.clone())
+        }
     };
     let endpoint = DeviceEndpoint::https(target.address.clone(), tls).with_port(target.tls_port);
     WsmanConnection::new(endpoint, user, password, target.transport)

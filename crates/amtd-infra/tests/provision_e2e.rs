@@ -207,6 +207,7 @@ async fn emulated_device_is_provisioned_over_real_tls_and_answers_with_the_issue
             request_timeout: Duration::from_secs(30),
             ..TransportConfig::default()
         },
+        console_identity: None,
     };
     let outcome = run_provisioning(machine, actions, &candidates, &target, &mut hooks).await;
     let Outcome::Provisioned(done) = outcome else {

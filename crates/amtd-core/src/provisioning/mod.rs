@@ -36,7 +36,7 @@
 //! Once the CA signed the device certificate, any failure emits
 //! [`Action::RevokeCertificate`] with [`amt_pki::RevocationReason::ProvisioningFailed`].
 
-mod csr;
+pub(crate) mod csr;
 mod fit;
 mod handlers;
 mod rehello;
