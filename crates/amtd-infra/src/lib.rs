@@ -10,6 +10,7 @@ pub mod transport;
 
 pub use transport::TransportError;
 pub mod client;
+pub mod console;
 pub mod device_tls;
 pub mod dns;
 pub mod hello_listener;

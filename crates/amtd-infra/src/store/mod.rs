@@ -20,6 +20,7 @@
 //! - Times are stored as milliseconds since the Unix epoch.
 //! - The store never decides workflow: it records what the workflow tells it.
 
+mod console;
 mod error;
 mod leases;
 mod maintenance;
@@ -41,6 +42,9 @@ use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 use sqlx::{Any, AnyPool, Executor, Row};
 
 pub use crate::pki_store::Kek;
+pub use console::{
+    check_tag, AccessScheme, DeviceAccess, InventorySnapshot, MAX_INVENTORY_SNAPSHOTS, MAX_TAGS,
+};
 pub use error::{Blame, StoreError};
 pub use maintenance::{MaintenanceFilter, MaintenanceOp, MaintenanceOpId, NewMaintenanceOp};
 pub use records::{
@@ -124,6 +128,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         "maintenance operations",
         include_str!("../../migrations/sqlite/0003_maintenance.sql"),
         include_str!("../../migrations/postgres/0003_maintenance.sql"),
+    ),
+    (
+        4,
+        "console",
+        include_str!("../../migrations/sqlite/0004_console.sql"),
+        include_str!("../../migrations/postgres/0004_console.sql"),
     ),
 ];
 
