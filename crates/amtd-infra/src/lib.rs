@@ -11,6 +11,7 @@ pub mod transport;
 pub use transport::TransportError;
 pub mod client;
 pub mod console;
+pub mod defense;
 pub mod device_tls;
 pub mod dns;
 pub mod hello_listener;
