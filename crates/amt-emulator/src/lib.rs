@@ -9,12 +9,14 @@
 //!   random bytes, answering responses. It owns the persisted [`state::DeviceState`].
 //! - [`persona`] describes firmware generations (versions, ports, TLS, quirks, inventory).
 //! - [`serial`] is the emulated host's serial console that SOL sessions attach to.
+//! - [`ider`] is the emulated BIOS booting from the IDE-R CD-ROM (sans-IO).
 //!
 //! This crate must never depend on any `amtd-*` crate: the device must stay honest.
 #![forbid(unsafe_code)]
 
 pub mod firmware;
 pub mod fleet;
+pub mod ider;
 pub mod keypool;
 pub mod net;
 pub mod persona;

@@ -1,5 +1,6 @@
-//! The redirection port (16994 plain, 16995 TLS): session start, authentication and
-//! Serial-over-LAN to the emulated host's [`SerialConsole`] (AMT-PROTOCOLS.md §4.1–4.2), on the
+//! The redirection port (16994 plain, 16995 TLS): session start, authentication,
+//! Serial-over-LAN to the emulated host's [`SerialConsole`] (AMT-PROTOCOLS.md §4.1–4.2) and
+//! IDE-R with the emulated BIOS booting from the console's CD (§4.3, see [`ider`]), on the
 //! [`amt_wire::redirection`] codec.
 //!
 //! Decisions, with the reason:
@@ -10,7 +11,9 @@
 //!   mutual TLS included) and is open whenever 16993 is.
 //! * `SOL ` sessions are refused at StartRedirectionSession with status 3 (unsupported) when SOL
 //!   is disabled, and with 2 (busy) while another SOL session is open (one per device).
-//!   `IDER` and `KVMR` get 3 for now; unknown types 1.
+//!   `IDER` sessions likewise with IDE-R (one per device, see [`ider`]). `KVMR` gets 3;
+//!   unknown types 1. A session redirects what it started as: StartSOLRedirection on an
+//!   `IDER` session (or 0x40 on a `SOL ` one) closes it.
 //! * Authentication methods offered: 1 (user/password in clear), 3 and 4 (digest). Type 1 is
 //!   offered because the Debian `amtterm` 1.4 speaks nothing else (it sends type 1 without a
 //!   query); amtterm ≥ 1.5 and MeshCentral query and pick 4. Digest uses the device's realm,
@@ -31,8 +34,8 @@ use std::time::Duration;
 
 use amt_wire::redirection::{
     AuthMethods, AuthReplyData, AuthRequest, AuthStatus, AuthType, AuthenticateSessionReply,
-    DigestFields, Message, RedirectionDecoder, SessionStatus, SessionType, SolData, SolSettings,
-    StartSessionReply, StartSolReply, DIGEST_METHOD, DIGEST_URI,
+    DigestFields, IderMessage, Message, RedirectionDecoder, SessionStatus, SessionType, SolData,
+    SolSettings, StartSessionReply, StartSolReply, DIGEST_METHOD, DIGEST_URI,
 };
 use amt_wsman::digest::DigestVerifier;
 use amt_wsman::secret::SecretString;
@@ -43,8 +46,9 @@ use tracing::Instrument;
 
 use super::device::Device;
 use super::{random_fill, unix_now, REDIRECTION_PORT, REDIRECTION_TLS_PORT};
-use crate::firmware::manage::audit_events;
+use crate::firmware::manage::{audit_events, AuditEvent};
 use crate::firmware::{Caller, Channel, Env};
+use crate::ider::BootOutcome;
 use crate::serial::SerialConsole;
 use crate::state::Phase;
 
@@ -55,6 +59,8 @@ pub const FIRST_DATA_DELAY: Duration = Duration::from_millis(300);
 pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 /// How often console output is forwarded.
 const PUMP_INTERVAL: Duration = Duration::from_millis(50);
+/// Console silence after which a running IDE-R session is closed.
+const IDER_IDLE_LIMIT: Duration = Duration::from_secs(600);
 /// Authentication failures before the session is closed.
 const MAX_AUTH_FAILURES: u32 = 3;
 /// The Redirection realm of `AMT_AuthorizationService`.
@@ -62,11 +68,22 @@ const REDIRECTION_REALM: u32 = 2;
 /// Host power state "on" (CIM 2).
 const POWER_ON: u16 = 2;
 
-/// A device's redirection side: its serial console (made on first use) and the SOL claim.
+mod ider;
+
+pub use ider::{HostEvent, BOOT_WAIT, BUFFER_SIZE};
+
+/// A device's redirection side: its serial console (made on first use), the SOL and IDE-R
+/// claims, and the IDE-R boot state.
 #[derive(Debug, Default)]
 pub struct DeviceRedirection {
     console: Mutex<Option<SerialConsole>>,
     sol_open: AtomicBool,
+    ider_open: AtomicBool,
+    /// Host events for the IDE-R session whose drives are enabled.
+    ider_events: Mutex<Option<tokio::sync::mpsc::UnboundedSender<HostEvent>>>,
+    /// A host waiting (generation number) for an IDE-R session to boot from.
+    pending_boot: Mutex<Option<u64>>,
+    last_ider_boot: Mutex<Option<BootOutcome>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -98,17 +115,35 @@ impl DeviceRedirection {
     pub fn sol_open(&self) -> bool {
         self.sol_open.load(Ordering::Relaxed)
     }
+
+    /// Whether an IDE-R session holds the device's drives now.
+    pub fn ider_open(&self) -> bool {
+        self.ider_open.load(Ordering::Relaxed)
+    }
+
+    /// Whether an IDE-R session has the drives enabled (host resets reach it).
+    pub fn ider_enabled(&self) -> bool {
+        lock(&self.ider_events).is_some()
+    }
+
+    /// What the BIOS made of the last IDE-R boot (also in the event log).
+    pub fn last_ider_boot(&self) -> Option<BootOutcome> {
+        lock(&self.last_ider_boot).clone()
+    }
 }
 
 /// Tells the console the host power state changed (CIM value): 2 boots it, anything else
 /// stops it. A console nobody attached to yet is left to be made on first use.
-pub(crate) fn power_changed(dev: &Device, state: u16) {
+pub(crate) fn power_changed(dev: &Arc<Device>, state: u16) {
     if let Some(c) = lock(&dev.redirection.console).as_mut() {
         if state == POWER_ON {
             c.power_on();
         } else {
             c.power_off();
         }
+    }
+    if state == POWER_ON {
+        ider::host_booted(dev);
     }
 }
 
@@ -223,10 +258,12 @@ enum Phase2 {
     Start,
     /// Session accepted; waiting for authentication.
     Auth,
-    /// Authenticated; waiting for StartSOLRedirection.
+    /// Authenticated; waiting for StartSOLRedirection or StartIDERRedirection.
     Ready,
     /// SOL running.
     Sol,
+    /// IDE-R running (0x41 sent).
+    Ider,
 }
 
 /// Releases the device's SOL claim and records the session end.
@@ -241,20 +278,15 @@ impl Drop for SolClaim {
             .redirection
             .sol_open
             .store(false, Ordering::Relaxed);
-        audit(&self.dev, &self.caller, false);
+        audit(&self.dev, &self.caller, audit_events::SOL_SESSION_CLOSED);
     }
 }
 
-fn audit(dev: &Device, caller: &Caller, opened: bool) {
+fn audit(dev: &Device, caller: &Caller, event: AuditEvent) {
     let mut rnd = |b: &mut [u8]| random_fill(b);
     let env = Env {
         now: unix_now(),
         random: &mut rnd,
-    };
-    let event = if opened {
-        audit_events::SOL_SESSION_OPENED
-    } else {
-        audit_events::SOL_SESSION_CLOSED
     };
     dev.with_firmware(|fw| fw.record_audit(event, Some(caller), &env, &[]));
 }
@@ -271,6 +303,8 @@ struct Session {
     claim: Option<SolClaim>,
     out_pos: u64,
     seq: u32,
+    kind: Option<SessionType>,
+    ider: Option<ider::IderSession>,
 }
 
 /// What the loop does after a message.
@@ -308,20 +342,24 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
         claim: None,
         out_pos: 0,
         seq: 0,
+        kind: None,
+        ider: None,
     };
     let mut decoder = RedirectionDecoder::new();
     let mut buf = vec![0u8; 4096];
     let mut pump = tokio::time::interval(PUMP_INTERVAL);
     pump.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut heartbeat: Option<tokio::time::Interval> = None;
+    let mut host_events: Option<tokio::sync::mpsc::UnboundedReceiver<HostEvent>> = None;
     let mut data_after: Option<tokio::time::Instant> = None;
     let mut last_rx = tokio::time::Instant::now();
     tracing::debug!(%peer, "redirection session opened");
     loop {
-        let idle_limit = if s.phase == Phase2::Sol {
-            idle_limit(&s.settings)
-        } else {
-            HANDSHAKE_TIMEOUT
+        let idle_limit = match s.phase {
+            Phase2::Sol => idle_limit(&s.settings),
+            // MeshCentral neither pings nor echoes heartbeats on IDE-R: be lenient.
+            Phase2::Ider => IDER_IDLE_LIMIT,
+            _ => HANDSHAKE_TIMEOUT,
         };
         let deadline = last_rx + idle_limit;
         tokio::select! {
@@ -350,14 +388,25 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                         if !send(&mut stream, r).await {
                             close = true;
                         }
-                        if matches!(r, Message::StartSolReply(x) if x.status == SessionStatus::Success) {
-                            data_after = Some(tokio::time::Instant::now() + FIRST_DATA_DELAY);
-                            let ms = s.settings.heartbeat_interval;
+                        let heartbeat_ms = match r {
+                            Message::StartSolReply(x) if x.status == SessionStatus::Success => {
+                                data_after = Some(tokio::time::Instant::now() + FIRST_DATA_DELAY);
+                                Some(s.settings.heartbeat_interval)
+                            }
+                            Message::Ider(IderMessage::StartReply(x)) if x.status == SessionStatus::Success => {
+                                s.ider.as_ref().map(|i| i.settings.heartbeat_interval)
+                            }
+                            _ => None,
+                        };
+                        if let Some(ms) = heartbeat_ms {
                             heartbeat = (ms > 0).then(|| {
                                 let period = Duration::from_millis(u64::from(ms.max(1000)));
                                 tokio::time::interval_at(tokio::time::Instant::now() + period, period)
                             });
                         }
+                    }
+                    if let Some(rx) = s.ider.as_mut().and_then(|i| i.take_events()) {
+                        host_events = Some(rx);
                     }
                     if close || matches!(next, Next::Close) {
                         close = true;
@@ -391,8 +440,35 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                     None => std::future::pending::<()>().await,
                 }
             } => {
-                s.seq = s.seq.wrapping_add(1);
-                if !send(&mut stream, &Message::Heartbeat(s.seq)).await {
+                let beat = match s.ider.as_mut() {
+                    Some(i) => i.heartbeat(),
+                    None => {
+                        s.seq = s.seq.wrapping_add(1);
+                        Message::Heartbeat(s.seq)
+                    }
+                };
+                if !send(&mut stream, &beat).await {
+                    break;
+                }
+            }
+            ev = async {
+                match host_events.as_mut() {
+                    Some(rx) => rx.recv().await,
+                    None => std::future::pending().await,
+                }
+            } => {
+                let Some(ev) = ev else {
+                    host_events = None;
+                    continue;
+                };
+                let Some(i) = s.ider.as_mut() else {
+                    continue;
+                };
+                let mut ok = true;
+                for m in i.host_event(ev) {
+                    ok &= send(&mut stream, &m).await;
+                }
+                if !ok {
                     break;
                 }
             }
@@ -452,10 +528,20 @@ impl Session {
                             SessionStatus::Success
                         }
                     }
-                    Ok(SessionType::Ider | SessionType::Kvm) => SessionStatus::Unsupported,
+                    Ok(SessionType::Ider) => {
+                        if !self.dev.with_firmware(|fw| fw.ider_enabled()) {
+                            SessionStatus::Unsupported
+                        } else if self.dev.redirection.ider_open() {
+                            SessionStatus::Busy
+                        } else {
+                            SessionStatus::Success
+                        }
+                    }
+                    Ok(SessionType::Kvm) => SessionStatus::Unsupported,
                 };
                 let reply = Message::StartSessionReply(StartSessionReply::new(status));
                 if status == SessionStatus::Success {
+                    self.kind = start.session_type().ok();
                     self.phase = P::Auth;
                     (vec![reply], Next::Continue)
                 } else {
@@ -464,7 +550,43 @@ impl Session {
                 }
             }
             (P::Auth, Message::Authenticate(a)) => self.authenticate(a.request),
-            (P::Ready, Message::StartSol(start)) => {
+            (P::Ready, Message::Ider(IderMessage::Start(start)))
+                if self.kind == Some(SessionType::Ider) =>
+            {
+                let caller = Caller {
+                    user: self.user.clone().unwrap_or_default(),
+                    channel: self.channel.clone(),
+                };
+                let session = self
+                    .dev
+                    .with_firmware(|fw| fw.ider_enabled())
+                    .then(|| ider::IderSession::open(&self.dev, start.settings, caller))
+                    .flatten();
+                let Some(mut session) = session else {
+                    return (vec![ider::busy_reply()], Next::Close);
+                };
+                let reply = session.start_reply();
+                self.ider = Some(session);
+                self.phase = P::Ider;
+                tracing::info!(
+                    user = self.user.as_deref().unwrap_or(""),
+                    "IDE-R session started"
+                );
+                (vec![reply], Next::Continue)
+            }
+            (P::Ider, Message::Ider(m)) => {
+                let Some(i) = self.ider.as_mut() else {
+                    return (vec![], Next::Close);
+                };
+                match i.handle(m) {
+                    Ok(out) => (out, Next::Continue),
+                    Err(why) => {
+                        tracing::debug!(why, "IDE-R protocol error; closing");
+                        (vec![], Next::Close)
+                    }
+                }
+            }
+            (P::Ready, Message::StartSol(start)) if self.kind == Some(SessionType::Sol) => {
                 let ok = self.dev.with_firmware(|fw| fw.sol_enabled())
                     && !self.dev.redirection.sol_open.swap(true, Ordering::Relaxed);
                 let status = if ok {
@@ -482,7 +604,7 @@ impl Session {
                     user: self.user.clone().unwrap_or_default(),
                     channel: self.channel.clone(),
                 };
-                audit(&self.dev, &caller, true);
+                audit(&self.dev, &caller, audit_events::SOL_SESSION_OPENED);
                 self.claim = Some(SolClaim {
                     dev: Arc::clone(&self.dev),
                     caller,

@@ -129,9 +129,9 @@ fn fresh_state(spec: &DeviceSpec, admin_password: Option<&str>) -> DeviceState {
         state.control_mode = 2;
         state.admin_ha1_hex = Some(ha1_hex("admin", &state.digest_realm, pw));
         state.mebx_password_set = true;
-        // SOL on (AMT_RedirectionService 32770; the listener is enabled by default), so any
-        // SOL console works out of the box.
-        state.redirection_state = 32770;
+        // SOL and IDE-R on (AMT_RedirectionService 32771; the listener is enabled by
+        // default), so any SOL or IDE-R console works out of the box.
+        state.redirection_state = 32771;
         state.audit(unix_now(), "Provisioned by the emulator (--provisioned)");
     }
     state
