@@ -21,6 +21,7 @@
 //! - The store never decides workflow: it records what the workflow tells it.
 
 mod console;
+mod defense;
 mod error;
 mod leases;
 mod maintenance;
@@ -45,6 +46,7 @@ pub use crate::pki_store::Kek;
 pub use console::{
     check_tag, AccessScheme, DeviceAccess, InventorySnapshot, MAX_INVENTORY_SNAPSHOTS, MAX_TAGS,
 };
+pub use defense::{AppliedDefense, DefensePut, StoredDefensePolicy, DEFENSE_DOC_VERSION};
 pub use error::{Blame, StoreError};
 pub use maintenance::{MaintenanceFilter, MaintenanceOp, MaintenanceOpId, NewMaintenanceOp};
 pub use records::{
@@ -134,6 +136,12 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         "console",
         include_str!("../../migrations/sqlite/0004_console.sql"),
         include_str!("../../migrations/postgres/0004_console.sql"),
+    ),
+    (
+        5,
+        "system defense",
+        include_str!("../../migrations/sqlite/0005_defense.sql"),
+        include_str!("../../migrations/postgres/0005_defense.sql"),
     ),
 ];
 
