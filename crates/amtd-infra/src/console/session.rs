@@ -146,6 +146,22 @@ impl DeviceSession {
         matches!(self.endpoint.scheme, Scheme::Https(_))
     }
 
+    /// Runs `f` with a client for this device and closes the connection afterwards, whatever
+    /// `f` returned (AMT has few session slots: a finished operation gives its slot back at
+    /// once rather than when the idle timeout closes it).
+    ///
+    /// # Errors
+    /// An unusable endpoint or TLS configuration, or `f`'s error.
+    pub async fn run<T>(
+        &self,
+        f: impl AsyncFnOnce(&WsmanClient) -> Result<T, ConsoleError>,
+    ) -> Result<T, ConsoleError> {
+        let client = self.connect()?;
+        let result = f(&client).await;
+        client.connection().close().await;
+        result
+    }
+
     /// A client for this device. Opens no connection yet; the first request does, and every
     /// request of the client goes over that one connection, one at a time.
     ///
