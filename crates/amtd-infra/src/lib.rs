@@ -17,4 +17,5 @@ pub mod dns;
 pub mod hello_listener;
 pub mod pki_store;
 pub mod provision_runner;
+pub mod redirection;
 pub mod store;

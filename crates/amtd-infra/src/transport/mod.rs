@@ -31,6 +31,9 @@ use std::time::Duration;
 pub use connection::WsmanConnection;
 pub use error::{Blame, Malformed, TransportError};
 pub use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+/// The rustls client configuration and server name for [`TlsOptions`] (also used by the
+/// redirection client on 16995).
+pub(crate) use tls::client_config as tls_client_config;
 pub use tls::{CertFingerprint, ClientIdentity, ServerVerification, TlsOptions};
 
 /// Where a device's WS-Man service listens.
