@@ -44,7 +44,7 @@ pub struct ServerArgs {
     token: Option<String>,
     /// Print JSON instead of a table.
     #[arg(long)]
-    json: bool,
+    pub(crate) json: bool,
 }
 
 /// `amtd devices`.
@@ -348,13 +348,15 @@ fn text(v: &Value) -> String {
 }
 
 /// A located API: base address and token.
-struct Api {
+pub(crate) struct Api {
     host: String,
     token: String,
+    read_timeout: Duration,
 }
 
 impl Api {
-    fn find(args: &ServerArgs) -> Result<Self> {
+    /// The API of the server `args` name (see the module doc).
+    pub(crate) fn find(args: &ServerArgs) -> Result<Self> {
         let (url, token) = match (&args.server, &args.token) {
             (Some(url), Some(token)) => (url.clone(), token.clone()),
             _ => {
@@ -373,7 +375,14 @@ impl Api {
         Ok(Self {
             host: rest.trim_end_matches('/').to_owned(),
             token,
+            read_timeout: Duration::from_secs(30),
         })
+    }
+
+    /// The same API, waiting up to `timeout` for an answer (long-running requests).
+    pub(crate) fn with_read_timeout(mut self, timeout: Duration) -> Self {
+        self.read_timeout = timeout;
+        self
     }
 
     /// One request without a body; the JSON answer, or the server's error message.
@@ -382,7 +391,12 @@ impl Api {
     }
 
     /// One request, with a JSON body if given.
-    fn call_with(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Value> {
+    pub(crate) fn call_with(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value> {
         let body = match body {
             Some(b) => serde_json::to_vec(b)?,
             None => Vec::new(),
@@ -400,7 +414,7 @@ impl Api {
                      that was killed leaves a stale server.json)"
                 )
             })?;
-        s.set_read_timeout(Some(Duration::from_secs(30)))?;
+        s.set_read_timeout(Some(self.read_timeout))?;
         s.set_write_timeout(Some(Duration::from_secs(30)))?;
         write!(
             s,

@@ -144,6 +144,8 @@ pub struct Config {
     pub dns: DnsConfig,
     /// `[lab]`: `amtd lab`'s emulated fleet.
     pub lab: LabConfig,
+    /// `[maintenance]`: the scheduled maintenance job (CRL push, renewal, rotation, clocks).
+    pub maintenance: MaintenanceConfig,
 }
 
 /// `[server]`.
@@ -462,6 +464,53 @@ pub struct LabConfig {
     pub devices: u32,
     /// The profile the lab's devices are provisioned with.
     pub profile: String,
+}
+
+/// `[maintenance]`: the scheduled maintenance job (SPEC M10, M11).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MaintenanceConfig {
+    /// Run the job (a pass can still be asked for through the API when off).
+    pub enabled: bool,
+    /// How often the CRL push runs (it also runs right after a revocation).
+    pub crl_interval: std::time::Duration,
+    /// How often renewal, password rotation and clock checks run.
+    pub interval: std::time::Duration,
+    /// Renew device (and console) certificates once they expire within this many days.
+    pub renew_before_days: u32,
+    /// Rotate a device's admin password once it is this many days old; 0: never.
+    pub rotate_admin_password_days: u32,
+    /// Set a device clock again when it is off by more than this many seconds.
+    pub clock_skew_secs: u64,
+    /// CRLs fetched at every CRL pass besides the embedded CA's own (http:// URLs of other CAs
+    /// devices may trust); a CRL counts for a device only when it verifies against a CA the
+    /// device trusts.
+    pub crl_urls: Vec<String>,
+    /// Devices maintained at the same time (each device's calls are sequential).
+    pub concurrency: usize,
+}
+
+/// Default `[maintenance] renew_before_days` (SPEC M11: at least 30 days before expiry).
+pub const DEFAULT_RENEW_BEFORE_DAYS: u32 = 30;
+
+/// Default `[maintenance] rotate_admin_password_days`.
+pub const DEFAULT_ROTATE_ADMIN_PASSWORD_DAYS: u32 = 90;
+
+/// Default `[maintenance] clock_skew_secs`.
+pub const DEFAULT_CLOCK_SKEW_SECS: u64 = 60;
+
+impl Default for MaintenanceConfig {
+    fn default() -> Self {
+        MaintenanceConfig {
+            enabled: true,
+            crl_interval: std::time::Duration::from_secs(3600),
+            interval: std::time::Duration::from_secs(3600),
+            renew_before_days: DEFAULT_RENEW_BEFORE_DAYS,
+            rotate_admin_password_days: DEFAULT_ROTATE_ADMIN_PASSWORD_DAYS,
+            clock_skew_secs: DEFAULT_CLOCK_SKEW_SECS,
+            crl_urls: Vec::new(),
+            concurrency: 16,
+        }
+    }
 }
 
 /// The name of an environment variable that holds a secret (`[A-Za-z_][A-Za-z0-9_]*`).

@@ -214,6 +214,8 @@ async fn lab(args: LabArgs) -> Result<()> {
     core.expect(&expected).await;
     // Runs a stopped lab left unfinished are taken up before any hello (P6).
     core.recover().await?;
+    core.start_maintenance(crate::config::MaintenanceConfig::default())
+        .await;
     let api = api_listener(args.api_bind).await?;
     let api_addr = api.local_addr()?;
     let token = discovery::load_or_create_token(&args.data_dir)?;

@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 mod client;
 mod config;
 mod lab;
+mod maintenance_cmd;
 mod pki_cmd;
 mod serve;
 mod server;
@@ -45,6 +46,9 @@ enum Command {
     Sim(sim_cmd::SimArgs),
     /// The embedded CA: init, issue, revoke, CRLs, trust files.
     Ca(pki_cmd::CaArgs),
+    /// Maintenance of a running server: run a pass (CRL push, renewal, password rotation,
+    /// clocks), list operations, revoke a certificate, show the console certificate.
+    Maintenance(maintenance_cmd::MaintenanceArgs),
 }
 
 fn main() -> Result<()> {
@@ -59,5 +63,6 @@ fn main() -> Result<()> {
         Command::Wsman { command } => wsman_cmd::run(command),
         Command::Sim(args) => sim_cmd::run(args),
         Command::Ca(args) => pki_cmd::run(args),
+        Command::Maintenance(args) => maintenance_cmd::run(args),
     }
 }

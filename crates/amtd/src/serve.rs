@@ -106,6 +106,8 @@ async fn serve(config: Config, concurrency: usize) -> Result<()> {
     });
     // Runs a stopped server left unfinished are taken up before any hello (P6).
     core.recover().await?;
+    // Maintenance operations a stopped server left are settled, then the job is scheduled.
+    core.start_maintenance(config.maintenance.clone()).await;
 
     let (tx, mut rx) = tokio::sync::mpsc::channel::<HelloEvent>(4096);
     let hello_bind = config.server.hello.bind;

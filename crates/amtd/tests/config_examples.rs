@@ -57,6 +57,7 @@ fn example_config_states_the_defaults_and_both_certificate_forms() {
     assert_eq!(c.server, defaults.server);
     assert_eq!(c.store, defaults.store);
     assert_eq!(c.lab, defaults.lab);
+    assert_eq!(c.maintenance, defaults.maintenance);
     assert_eq!(c.profiles[0], defaults.profiles[0]);
     assert_eq!(c.provisioning_certificates.len(), 2);
     assert!(matches!(
@@ -375,6 +376,85 @@ fn env_var_names_are_read_only_when_asked() {
     // PATH is always set; the value comes back redacted in Debug.
     let path = config::EnvVarName::parse("PATH").unwrap().read().unwrap();
     assert!(!format!("{path:?}").contains("/usr"));
+}
+
+#[test]
+fn maintenance_section_has_defaults_values_and_checked_ranges() {
+    let d = load("").unwrap().maintenance;
+    assert!(d.enabled);
+    assert_eq!(
+        (d.crl_interval, d.interval),
+        (Duration::from_secs(3600), Duration::from_secs(3600))
+    );
+    assert_eq!(
+        (
+            d.renew_before_days,
+            d.rotate_admin_password_days,
+            d.clock_skew_secs
+        ),
+        (30, 90, 60)
+    );
+    assert!(d.crl_urls.is_empty());
+    assert_eq!(d.concurrency, 16);
+
+    let c = load(
+        r#"
+        [maintenance]
+        enabled = false
+        crl_interval = "5m"
+        interval = "6h"
+        renew_before_days = 45
+        rotate_admin_password_days = 0
+        clock_skew_secs = 300
+        crl_urls = ["http://ca.example/crl/issuing.crl"]
+        concurrency = 4
+        "#,
+    )
+    .unwrap()
+    .maintenance;
+    assert!(!c.enabled);
+    assert_eq!(c.crl_interval, Duration::from_secs(300));
+    assert_eq!(c.interval, Duration::from_secs(6 * 3600));
+    assert_eq!(
+        (
+            c.renew_before_days,
+            c.rotate_admin_password_days,
+            c.clock_skew_secs
+        ),
+        (45, 0, 300)
+    );
+    assert_eq!(c.crl_urls, ["http://ca.example/crl/issuing.crl"]);
+    assert_eq!(c.concurrency, 4);
+
+    let all = problems(
+        r#"
+        [maintenance]
+        crl_interval = "0s"
+        interval = "9000h"
+        renew_before_days = 0
+        rotate_admin_password_days = -1
+        clock_skew_secs = 0
+        crl_urls = ["https://ca.example/x.crl", "ldap://ca"]
+        concurrency = 0
+        "#,
+    );
+    for needle in [
+        "maintenance.crl_interval: \"0s\" is outside",
+        "maintenance.interval: \"9000h\" is outside",
+        "maintenance.renew_before_days: 0 is out of range",
+        "maintenance.rotate_admin_password_days: -1 is out of range",
+        "maintenance.clock_skew_secs: 0 is out of range",
+        "maintenance.crl_urls[0]",
+        "maintenance.crl_urls[1]",
+        "maintenance.concurrency: 0 is out of range",
+    ] {
+        assert!(
+            all.iter().any(|p| p.contains(needle)),
+            "{needle} missing from {all:#?}"
+        );
+    }
+    let err = load("[maintenance]\ncrl_intervall = \"1h\"\n").unwrap_err();
+    assert!(err.to_string().contains("crl_intervall"), "{err}");
 }
 
 fn tempfile_dir() -> PathBuf {

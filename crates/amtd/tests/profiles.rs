@@ -417,16 +417,22 @@ fn profile_set_through_the_cli_is_listed_and_pushed_to_the_device() {
 fn run_without_a_usable_profile_fails_with_the_reason_before_touching_the_device() {
     let dir = tempfile::tempdir().unwrap();
     let serve = Serve::start(dir.path(), "", &[]);
-    // Mutual TLS is stored, but a run refuses it: the server cannot verify a device in mutual
-    // TLS yet (no console certificate on the provisioned channel).
-    let (status, v) = serve.call("PUT", "/api/v1/profiles/default", r#"{"tls":"mutual"}"#);
+    // Mutual TLS whose trusted CNs leave out the server's console certificate is stored, but a
+    // run refuses it: after CommitChanges the device would refuse the server.
+    let (status, v) = serve.call(
+        "PUT",
+        "/api/v1/profiles/default",
+        r#"{"tls":"mutual","trusted_cns":["someone-else"]}"#,
+    );
     assert_eq!(status, 200, "{v}");
     let (_sim, _ip) = serve.start_device();
     let v = serve.wait_device_done(FIRST_UUID);
     assert_eq!(v["state"], "failed", "{v}");
     let reason = v["runs"][0]["reason"].as_str().unwrap();
     assert!(
-        reason.contains("management profile \"default\"") && reason.contains("mutual TLS"),
+        reason.contains("management profile \"default\"")
+            && reason.contains("mutual TLS")
+            && reason.contains("trusted_cns"),
         "{reason}"
     );
     assert_eq!(

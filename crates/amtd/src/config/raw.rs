@@ -19,6 +19,7 @@ pub(super) struct RawConfig {
     pub(super) fqdn: RawFqdn,
     pub(super) dns: RawDns,
     pub(super) lab: RawLab,
+    pub(super) maintenance: RawMaintenance,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -119,6 +120,19 @@ pub(super) struct RawLab {
     pub(super) domain: Option<String>,
     pub(super) devices: Option<i64>,
     pub(super) profile: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawMaintenance {
+    pub(super) enabled: Option<bool>,
+    pub(super) crl_interval: Option<String>,
+    pub(super) interval: Option<String>,
+    pub(super) renew_before_days: Option<i64>,
+    pub(super) rotate_admin_password_days: Option<i64>,
+    pub(super) clock_skew_secs: Option<i64>,
+    pub(super) crl_urls: Option<Vec<String>>,
+    pub(super) concurrency: Option<i64>,
 }
 
 pub(super) fn parse(text: &str) -> Result<RawConfig, ConfigError> {

@@ -10,8 +10,8 @@ use amt_wsman::classes::amt::Realm;
 use amtd_infra::hello_listener::{HelloListenerConfig, RateLimit, TrailingPolicy};
 
 use super::raw::{
-    RawCa, RawConfig, RawDns, RawFqdn, RawLab, RawProfile, RawProvisioningCertificate, RawServer,
-    RawStore,
+    RawCa, RawConfig, RawDns, RawFqdn, RawLab, RawMaintenance, RawProfile,
+    RawProvisioningCertificate, RawServer, RawStore,
 };
 use super::*;
 
@@ -87,22 +87,28 @@ pub(super) fn validate(raw: RawConfig, base: &Path) -> Result<Config, ConfigErro
     let fqdn = validate_fqdn(&raw.fqdn, &mut p);
     let dns = validate_dns(&raw.dns, &mut p);
     let lab = validate_lab(&raw.lab, &raw.profile, &profile_names, &mut p);
+    let maintenance = validate_maintenance(&raw.maintenance, &mut p);
 
-    match (server, store, ca, fqdn, dns, lab) {
-        (Some(server), Some(store), Some(ca), Some(fqdn), Some(dns), Some(lab))
-            if p.0.is_empty() =>
-        {
-            Ok(Config {
-                server,
-                store,
-                ca,
-                provisioning_certificates,
-                profiles,
-                fqdn,
-                dns,
-                lab,
-            })
-        }
+    match (server, store, ca, fqdn, dns, lab, maintenance) {
+        (
+            Some(server),
+            Some(store),
+            Some(ca),
+            Some(fqdn),
+            Some(dns),
+            Some(lab),
+            Some(maintenance),
+        ) if p.0.is_empty() => Ok(Config {
+            server,
+            store,
+            ca,
+            provisioning_certificates,
+            profiles,
+            fqdn,
+            dns,
+            lab,
+            maintenance,
+        }),
         _ => Err(ConfigError::Invalid(p.0)),
     }
 }
@@ -901,5 +907,86 @@ fn validate_lab(
         domain: domain?,
         devices: devices?,
         profile: profile?,
+    })
+}
+
+/// Longest interval between maintenance passes.
+const MAX_MAINTENANCE_INTERVAL: Duration = Duration::from_secs(7 * 86_400);
+
+fn validate_maintenance(raw: &RawMaintenance, p: &mut Problems) -> Option<MaintenanceConfig> {
+    let before = p.0.len();
+    let defaults = MaintenanceConfig::default();
+    let mut interval = |key: &str, v: &Option<String>, default: Duration| match v {
+        None => Some(default),
+        Some(text) => p.check(
+            &format!("maintenance.{key}"),
+            duration(text).and_then(|d| {
+                if d < Duration::from_secs(1) || d > MAX_MAINTENANCE_INTERVAL {
+                    Err(format!("{text:?} is outside 1s..=168h"))
+                } else {
+                    Ok(d)
+                }
+            }),
+        ),
+    };
+    let crl_interval = interval("crl_interval", &raw.crl_interval, defaults.crl_interval);
+    let every = interval("interval", &raw.interval, defaults.interval);
+    let days = |p: &mut Problems, key: &str, v: Option<i64>, default: u32, min: i64| match v {
+        None => Some(default),
+        Some(n) => p
+            .check(&format!("maintenance.{key}"), count(n, min, 3650))
+            .and_then(|n| u32::try_from(n).ok()),
+    };
+    let renew_before_days = days(
+        p,
+        "renew_before_days",
+        raw.renew_before_days,
+        defaults.renew_before_days,
+        1,
+    );
+    let rotate_admin_password_days = days(
+        p,
+        "rotate_admin_password_days",
+        raw.rotate_admin_password_days,
+        defaults.rotate_admin_password_days,
+        0,
+    );
+    let clock_skew_secs = match raw.clock_skew_secs {
+        None => Some(defaults.clock_skew_secs),
+        Some(n) => p
+            .check("maintenance.clock_skew_secs", count(n, 1, 86_400))
+            .map(|n| n as u64),
+    };
+    let concurrency = match raw.concurrency {
+        None => Some(defaults.concurrency),
+        Some(n) => p.check("maintenance.concurrency", count(n, 1, 1024)),
+    };
+    let mut crl_urls = Vec::new();
+    for (i, u) in raw.crl_urls.iter().flatten().enumerate() {
+        let plain_http = http_url(u).and_then(|u| {
+            if u.starts_with("http://") {
+                Ok(u)
+            } else {
+                Err(format!(
+                    "{u:?}: CRLs are fetched over http:// (they are signed)"
+                ))
+            }
+        });
+        if let Some(u) = p.check(&format!("maintenance.crl_urls[{i}]"), plain_http) {
+            crl_urls.push(u);
+        }
+    }
+    if p.0.len() > before {
+        return None;
+    }
+    Some(MaintenanceConfig {
+        enabled: raw.enabled.unwrap_or(defaults.enabled),
+        crl_interval: crl_interval?,
+        interval: every?,
+        renew_before_days: renew_before_days?,
+        rotate_admin_password_days: rotate_admin_password_days?,
+        clock_skew_secs: clock_skew_secs?,
+        crl_urls,
+        concurrency: concurrency?,
     })
 }

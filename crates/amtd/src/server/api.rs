@@ -114,6 +114,11 @@ pub fn router(core: Arc<ServerCore>, token: SecretString, audit: AuditLog) -> Ro
         token: Arc::new(token),
         audit,
     };
+    let maintenance = super::api_maintenance::router(
+        state.core.clone(),
+        state.token.clone(),
+        state.audit.clone(),
+    );
     Router::new()
         .route("/api/v1/devices", get(list_devices))
         .route("/api/v1/devices/{uuid}", get(show_device))
@@ -137,6 +142,7 @@ pub fn router(core: Arc<ServerCore>, token: SecretString, audit: AuditLog) -> Ro
         )
         .route("/crl/{file}", get(crl))
         .with_state(state)
+        .merge(maintenance)
 }
 
 /// Serves the router on an already bound listener until the task is dropped.

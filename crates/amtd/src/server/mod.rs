@@ -8,10 +8,12 @@
 //! binds.
 
 pub mod api;
+pub mod api_maintenance;
 pub mod discovery;
 pub mod fqdn;
 mod hello_log;
 mod hooks;
+pub mod maintenance;
 pub mod profiles;
 mod recovery;
 
@@ -26,7 +28,7 @@ use amtd_core::provisioning::{random_bytes_needed, Outcome, Start};
 use amtd_core::{DeviceRecord, Fqdn, Provisioning};
 use amtd_infra::hello_listener::{HelloEvent, HelloOutcome};
 use amtd_infra::pki_store::PkiStore;
-use amtd_infra::provision_runner::{run_provisioning, Target};
+use amtd_infra::provision_runner::run_provisioning;
 use amtd_infra::store::{DeviceUpsert, NewHello, RunId, Store};
 use anyhow::{Context, Result};
 
@@ -78,6 +80,8 @@ pub struct ServerCore {
     crash_at: Option<(String, bool)>,
     /// Hellos being decided at once.
     deciding: Arc<tokio::sync::Semaphore>,
+    /// The maintenance job (CRL push, renewal, rotation, clocks) and its settings.
+    maint: maintenance::State,
 }
 
 /// Hellos decided at the same time (FQDN discovery may wait on DNS or the device).
@@ -102,6 +106,7 @@ impl ServerCore {
             limit: Arc::new(tokio::sync::Semaphore::new(parts.concurrency.max(1))),
             crash_at: recovery::crash_point_from_env(),
             deciding: Arc::new(tokio::sync::Semaphore::new(DECIDING)),
+            maint: maintenance::State::default(),
         })
     }
 
@@ -416,6 +421,11 @@ impl ServerCore {
             Ok(p) => p,
             Err(failed) => return failed,
         };
+        // A mutual-TLS profile: the console certificate on the provisioned channel (M9).
+        let target = match self.run_target(ip.to_string(), &profile) {
+            Ok(t) => t,
+            Err(reason) => return self.refuse_run(run_id, reason).await,
+        };
         let (machine, actions) = Provisioning::begin(Start {
             device,
             profile,
@@ -424,7 +434,6 @@ impl ServerCore {
             random: &random,
         });
         let mut hooks = ServerHooks::new(self.clone(), uuid, run_id.clone());
-        let target = Target::new(ip.to_string());
         Ok(run_provisioning(machine, actions, &self.prov, &target, &mut hooks).await)
     }
 }

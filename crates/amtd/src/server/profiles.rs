@@ -51,11 +51,6 @@ pub const MAX_BODY: usize = 64 * 1024;
 /// Most revoked serials pushed with AddCRL (AMT firmware keeps about a thousand per list).
 pub const MAX_CRL_SERIALS: usize = 1024;
 
-/// Why a mutual-TLS profile is refused at run time (see [`load`]).
-pub const MUTUAL_NOT_YET: &str = "it asks for mutual TLS, which this server cannot verify yet \
-     (the provisioning runner presents no console certificate on the provisioned channel); the \
-     run was refused before the device was changed. Use tls = \"server-auth\" for now";
-
 /// Most digest users one profile may create.
 const MAX_DIGEST_USERS: usize = 32;
 
@@ -809,11 +804,9 @@ pub(crate) async fn load(core: &ServerCore, name: &str) -> Result<ProvisioningPr
         ));
     };
     if doc.tls == TlsDoc::Mutual {
-        // After CommitChanges the run verifies the device over the new TLS session; with mutual
-        // TLS the device then demands a console certificate, which the provisioning runner does
-        // not present yet. Refusing here leaves the device untouched, instead of a device
-        // committed to mutual TLS whose new certificate is revoked as a failed provisioning.
-        return Err(MUTUAL_NOT_YET.into());
+        // After CommitChanges the device demands a console certificate: make sure this server
+        // has one the device will accept before the device is changed.
+        core.mutual_tls_ready(&doc.trusted_cns)?;
     }
     let trust = core
         .with_pki(|pki| ServerTrust::of(pki))

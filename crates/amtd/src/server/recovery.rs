@@ -31,7 +31,7 @@ use amt_pki::{CertHash, CertState, Serial};
 use amt_wsman::secret::SecretString;
 use amtd_core::provisioning::{Checkpoint, DeviceSecrets, Outcome, Resume, Transition};
 use amtd_core::{DeviceRecord, Fqdn, Phase, Provisioning};
-use amtd_infra::provision_runner::{run_provisioning, Target};
+use amtd_infra::provision_runner::run_provisioning;
 use amtd_infra::store::{HelloFilter, RunId, SecretKind};
 use anyhow::{Context, Result};
 use base64::Engine as _;
@@ -364,6 +364,10 @@ impl ServerCore {
                     last.checkpoint.profile
                 )
             })?;
+        // A mutual-TLS profile: the console certificate on the provisioned channel (M9).
+        let target = self
+            .run_target(address, &profile)
+            .map_err(|reason| anyhow::anyhow!("cannot resume: {reason}"))?;
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs())
@@ -380,7 +384,6 @@ impl ServerCore {
             seq: last.seq,
         });
         let mut hooks = ServerHooks::new(self.clone(), uuid, run_id.clone());
-        let target = Target::new(address);
         Ok(Taken::Resumed(
             run_provisioning(machine, actions, &self.prov, &target, &mut hooks).await,
         ))
