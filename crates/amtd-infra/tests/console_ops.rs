@@ -153,7 +153,9 @@ async fn boot_to_pxe_is_armed_and_taken_on_the_next_reset() {
     let client = session(&fleet, 0).connect().unwrap();
     assert!(boot_settings(&client).await.unwrap().options_cleared);
 
-    let settings = set_next_boot(&client, NextBoot::Pxe, T).await.unwrap();
+    let armed = set_next_boot(&client, NextBoot::Pxe, T).await.unwrap();
+    assert_eq!(armed.next_boot, NextBoot::Pxe);
+    let settings = armed.settings;
     assert!(!settings.options_cleared);
     assert!(!settings.bios_setup && !settings.use_ider);
     let (armed, source) = fleet.device(0).unwrap().with_firmware(|fw| {
@@ -178,9 +180,15 @@ async fn boot_to_pxe_is_armed_and_taken_on_the_next_reset() {
     assert_eq!(names[..2], ["Performed Reset", "Set Boot Options"]);
 
     // BIOS setup and IDE-R CD set their own options.
-    let bios = set_next_boot(&client, NextBoot::Bios, T).await.unwrap();
+    let bios = set_next_boot(&client, NextBoot::Bios, T)
+        .await
+        .unwrap()
+        .settings;
     assert!(bios.bios_setup && !bios.use_ider);
-    let ider = set_next_boot(&client, NextBoot::IderCd, T).await.unwrap();
+    let ider = set_next_boot(&client, NextBoot::IderCd, T)
+        .await
+        .unwrap()
+        .settings;
     assert!(ider.use_ider && !ider.bios_setup);
     assert_eq!(ider.ider_boot_device, "cd");
     let source = fleet

@@ -10,7 +10,7 @@ mod store_support;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use amtd_infra::store::{
-    AccessScheme, DeviceAccess, DeviceUpsert, StoreError, MAX_INVENTORY_SNAPSHOTS,
+    AccessScheme, DeviceUpsert, StoreError, StoredAccess, MAX_INVENTORY_SNAPSHOTS,
 };
 use serde_json::json;
 use store_support::TestDb;
@@ -77,22 +77,22 @@ async fn console_records(db: TestDb) {
     // Access: default without a row; plain with a port; a pin must be a SHA-256.
     assert_eq!(
         store.access("dev-a").await.unwrap(),
-        DeviceAccess::default()
+        StoredAccess::default()
     );
-    let plain = DeviceAccess {
+    let plain = StoredAccess {
         scheme: AccessScheme::Plain,
         port: Some(16992),
         pin_sha256: None,
     };
     store.set_access("dev-a", &plain).await.unwrap();
     assert_eq!(store.access("dev-a").await.unwrap(), plain);
-    let bad_pin = DeviceAccess {
+    let bad_pin = StoredAccess {
         scheme: AccessScheme::TlsPinned,
         port: None,
         pin_sha256: Some("abcd".into()),
     };
     assert!(store.set_access("dev-b", &bad_pin).await.is_err());
-    let pin = DeviceAccess {
+    let pin = StoredAccess {
         pin_sha256: Some("AB".repeat(32)),
         ..bad_pin
     };

@@ -385,6 +385,11 @@ impl Api {
         self
     }
 
+    /// The API's `host:port` and bearer token, for requests made elsewhere (streamed answers).
+    pub(crate) fn parts(&self) -> (&str, &str) {
+        (&self.host, &self.token)
+    }
+
     /// One request without a body; the JSON answer, or the server's error message.
     fn call(&self, method: &str, path: &str) -> Result<Value> {
         self.call_with(method, path, None)

@@ -6,6 +6,7 @@ use clap::{Parser, Subcommand};
 
 mod client;
 mod config;
+mod console_cmd;
 mod lab;
 mod maintenance_cmd;
 mod pki_cmd;
@@ -49,6 +50,20 @@ enum Command {
     /// Maintenance of a running server: run a pass (CRL push, renewal, password rotation,
     /// clocks), list operations, revoke a certificate, show the console certificate.
     Maintenance(maintenance_cmd::MaintenanceArgs),
+    /// Power state or change of devices (one, a list, or --tag/--profile/--state/--all).
+    Power(console_cmd::PowerArgs),
+    /// The next boot of devices: pxe, bios, ider-cd or ider-floppy.
+    Boot(console_cmd::BootArgs),
+    /// A device's hardware inventory, changes since the previous read marked (--refresh reads).
+    Inventory(console_cmd::InventoryArgs),
+    /// A device's event log, decoded, newest first.
+    Events(console_cmd::LogArgs),
+    /// A device's security audit log, decoded, newest first.
+    AuditLog(console_cmd::LogArgs),
+    /// Show or set a device's tags (fleet commands select by tag).
+    Tag(console_cmd::TagArgs),
+    /// Take over a device that is already provisioned (address, access, admin password).
+    Adopt(console_cmd::AdoptArgs),
 }
 
 fn main() -> Result<()> {
@@ -64,5 +79,12 @@ fn main() -> Result<()> {
         Command::Sim(args) => sim_cmd::run(args),
         Command::Ca(args) => pki_cmd::run(args),
         Command::Maintenance(args) => maintenance_cmd::run(args),
+        Command::Power(args) => console_cmd::power(args),
+        Command::Boot(args) => console_cmd::boot(args),
+        Command::Inventory(args) => console_cmd::inventory(args),
+        Command::Events(args) => console_cmd::events(args),
+        Command::AuditLog(args) => console_cmd::audit_log(args),
+        Command::Tag(args) => console_cmd::tag(args),
+        Command::Adopt(args) => console_cmd::adopt(args),
     }
 }

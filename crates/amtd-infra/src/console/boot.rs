@@ -79,6 +79,16 @@ impl FromStr for NextBoot {
     }
 }
 
+/// What [`set_next_boot`] armed: the choice, and the options as the device reports them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct BootArmed {
+    /// What the host boots next.
+    pub next_boot: NextBoot,
+    /// The options read back.
+    #[serde(flatten)]
+    pub settings: BootSettings,
+}
+
 /// The one-shot boot options as the device reports them (`AMT_BootSettingData`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BootSettings {
@@ -118,7 +128,8 @@ pub async fn boot_settings(client: &WsmanClient) -> Result<BootSettings, Console
     Ok(BootSettings::of(&d))
 }
 
-/// Arms the next boot; returns the options as the device reports them afterwards.
+/// Arms the next boot; returns the choice with the options as the device reports them
+/// afterwards.
 ///
 /// # Errors
 /// [`ConsoleError::BootUnsupported`] (nothing changed) when the platform lacks the capability;
@@ -127,7 +138,7 @@ pub async fn set_next_boot(
     client: &WsmanClient,
     next: NextBoot,
     timeout: Duration,
-) -> Result<BootSettings, ConsoleError> {
+) -> Result<BootArmed, ConsoleError> {
     let caps: AmtBootCapabilities = client.get(SelectorSet::new()).await?;
     let (capable, what, capability) = match next {
         NextBoot::Pxe => (caps.force_pxe_boot, "boot from the network", "ForcePXEBoot"),
@@ -180,7 +191,10 @@ pub async fn set_next_boot(
         .await?;
     check("SetBootConfigRole", out.return_value)?;
 
-    boot_settings(client).await
+    Ok(BootArmed {
+        next_boot: next,
+        settings: boot_settings(client).await?,
+    })
 }
 
 fn check(method: &'static str, rv: Option<BootReturn>) -> Result<(), ConsoleError> {

@@ -395,7 +395,8 @@ impl Inventory {
     }
 }
 
-/// `16 GiB`, `256 GiB`, `512 MiB` (exact binary units; bytes otherwise).
+/// `16 GiB`, `476.9 GiB`, `512 MiB`: the largest binary unit the size reaches, whole when the
+/// size is a whole number of it.
 pub fn human_bytes(b: u64) -> String {
     const UNITS: [(&str, u64); 4] = [
         ("TiB", 1 << 40),
@@ -404,13 +405,12 @@ pub fn human_bytes(b: u64) -> String {
         ("KiB", 1 << 10),
     ];
     for (name, size) in UNITS {
-        if b >= size && b.is_multiple_of(size) {
-            return format!("{} {name}", b / size);
-        }
-    }
-    for (name, size) in UNITS {
         if b >= size {
-            return format!("{:.1} {name}", b as f64 / size as f64);
+            return if b.is_multiple_of(size) {
+                format!("{} {name}", b / size)
+            } else {
+                format!("{:.1} {name}", b as f64 / size as f64)
+            };
         }
     }
     format!("{b} B")
@@ -617,5 +617,6 @@ mod tests {
         assert_eq!(human_bytes(512 << 20), "512 MiB");
         assert_eq!(human_bytes(1536), "1.5 KiB");
         assert_eq!(human_bytes(12), "12 B");
+        assert_eq!(human_bytes(500_107_608 * 1024), "476.9 GiB");
     }
 }

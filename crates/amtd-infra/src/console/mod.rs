@@ -26,7 +26,7 @@ pub mod logs;
 pub mod power;
 pub mod session;
 
-pub use boot::{set_next_boot, BootSettings, NextBoot};
+pub use boot::{set_next_boot, BootArmed, BootSettings, NextBoot};
 pub use fleet::{run_fleet, DeviceGate, DeviceOutcome, FleetOptions, FleetProgress};
 pub use inventory::{read_inventory, Inventory, InventoryDiff};
 pub use logs::{read_audit_log, read_event_log, AuditEntry, EventEntry};
@@ -104,6 +104,14 @@ pub enum ConsoleError {
         /// Pages read.
         pages: usize,
     },
+    /// Our side failed while handling the device's answer (storing it, for example).
+    #[error("{what} failed on the server: {detail}")]
+    Local {
+        /// What we were doing.
+        what: &'static str,
+        /// Why it failed.
+        detail: String,
+    },
     /// The device did not finish the operation within the per-device time.
     #[error("no answer within {} s", after.as_secs_f64())]
     Timeout {
@@ -128,11 +136,19 @@ impl ConsoleError {
             | ConsoleError::MissingField { .. }
             | ConsoleError::Record { .. }
             | ConsoleError::EndlessLog { .. } => Blame::Device,
-            ConsoleError::PowerStateUnavailable { .. } | ConsoleError::BootUnsupported { .. } => {
-                Blame::Caller
-            }
+            ConsoleError::PowerStateUnavailable { .. }
+            | ConsoleError::BootUnsupported { .. }
+            | ConsoleError::Local { .. } => Blame::Caller,
             ConsoleError::Timeout { .. } => Blame::Network,
         }
+    }
+
+    /// The device refused the digest credentials.
+    pub fn is_auth_failure(&self) -> bool {
+        matches!(
+            self,
+            ConsoleError::Wsman(WsmanError::Transport(TransportError::AuthFailed { .. }))
+        )
     }
 
     /// Whether trying again later can help (the device was unreachable or slow).

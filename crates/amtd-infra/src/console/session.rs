@@ -33,6 +33,9 @@ pub struct DeviceSession {
     /// The digest user.
     pub username: String,
     password: SecretString,
+    /// While an admin password rotation is unsettled: the other stored password, tried once
+    /// when the device refuses `password` (`crate::device_tls::DeviceAccess`).
+    fallback_password: Option<SecretString>,
     /// Timeouts and limits of the connection.
     pub transport: TransportConfig,
 }
@@ -95,14 +98,35 @@ impl DeviceSession {
         endpoint: DeviceEndpoint,
         password: SecretString,
     ) -> Self {
+        Self::from_parts(uuid, fqdn, endpoint, ADMIN_USER, password)
+    }
+
+    /// A session from its parts (for example a provisioned device's
+    /// [`crate::device_tls::DeviceAccess`]: its endpoint with the console's TLS options).
+    pub fn from_parts(
+        uuid: impl Into<String>,
+        fqdn: Option<String>,
+        endpoint: DeviceEndpoint,
+        username: impl Into<String>,
+        password: SecretString,
+    ) -> Self {
         DeviceSession {
             uuid: uuid.into(),
             fqdn,
             endpoint,
-            username: ADMIN_USER.to_owned(),
+            username: username.into(),
             password,
+            fallback_password: None,
             transport: TransportConfig::default(),
         }
+    }
+
+    /// The same session with a second password to try when the device refuses the first (an
+    /// admin password rotation not yet settled).
+    #[must_use]
+    pub fn with_fallback_password(mut self, password: Option<SecretString>) -> Self {
+        self.fallback_password = password;
+        self
     }
 
     /// The same session on another port.
@@ -148,15 +172,39 @@ impl DeviceSession {
 
     /// Runs `f` with a client for this device and closes the connection afterwards, whatever
     /// `f` returned (AMT has few session slots: a finished operation gives its slot back at
-    /// once rather than when the idle timeout closes it).
+    /// once rather than when the idle timeout closes it). When the device refuses the password
+    /// and a fallback password is set, `f` runs once more with it (a refused request was not
+    /// processed).
     ///
     /// # Errors
     /// An unusable endpoint or TLS configuration, or `f`'s error.
     pub async fn run<T>(
         &self,
-        f: impl AsyncFnOnce(&WsmanClient) -> Result<T, ConsoleError>,
+        f: impl AsyncFn(&WsmanClient) -> Result<T, ConsoleError>,
     ) -> Result<T, ConsoleError> {
-        let client = self.connect()?;
+        let result = self.run_with(&self.password, &f).await;
+        let refused = result
+            .as_ref()
+            .err()
+            .is_some_and(ConsoleError::is_auth_failure);
+        match &self.fallback_password {
+            Some(fallback) if refused => self.run_with(fallback, &f).await,
+            _ => result,
+        }
+    }
+
+    async fn run_with<T>(
+        &self,
+        password: &SecretString,
+        f: &impl AsyncFn(&WsmanClient) -> Result<T, ConsoleError>,
+    ) -> Result<T, ConsoleError> {
+        let conn = WsmanConnection::new(
+            self.endpoint.clone(),
+            self.username.clone(),
+            password.clone(),
+            self.transport,
+        )?;
+        let client = WsmanClient::new(conn);
         let result = f(&client).await;
         client.connection().close().await;
         result

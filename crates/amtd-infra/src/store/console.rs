@@ -5,7 +5,7 @@
 //! The default way to reach a device needs no row: TLS on 16993, the certificate verified
 //! against the embedded CA's root and the device's FQDN (the one the server provisioned it
 //! with). Devices adopted already provisioned may be reached with a pinned certificate or, in a
-//! lab, over plain 16992 ([`DeviceAccess`]). Inventory documents are stored as JSON, the newest
+//! lab, over plain 16992 ([`StoredAccess`]). Inventory documents are stored as JSON, the newest
 //! [`MAX_INVENTORY_SNAPSHOTS`] per device.
 
 use std::collections::BTreeMap;
@@ -64,7 +64,7 @@ impl std::fmt::Display for AccessScheme {
 
 /// A stored way to reach a device (one row of `device_access`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeviceAccess {
+pub struct StoredAccess {
     /// TLS (CA-verified or pinned) or plain.
     pub scheme: AccessScheme,
     /// The port, when not AMT's (16993 TLS, 16992 plain).
@@ -73,9 +73,9 @@ pub struct DeviceAccess {
     pub pin_sha256: Option<String>,
 }
 
-impl Default for DeviceAccess {
+impl Default for StoredAccess {
     fn default() -> Self {
-        DeviceAccess {
+        StoredAccess {
             scheme: AccessScheme::Tls,
             port: None,
             pin_sha256: None,
@@ -211,7 +211,7 @@ impl Store {
     // ---- access --------------------------------------------------------------------------
 
     /// Stores how the console reaches a device.
-    pub async fn set_access(&self, device_uuid: &str, access: &DeviceAccess) -> Result<()> {
+    pub async fn set_access(&self, device_uuid: &str, access: &StoredAccess) -> Result<()> {
         check_text("device uuid", device_uuid)?;
         if access.scheme == AccessScheme::TlsPinned
             && !access
@@ -242,8 +242,8 @@ impl Store {
         Ok(())
     }
 
-    /// How the console reaches a device ([`DeviceAccess::default`] when nothing is stored).
-    pub async fn access(&self, device_uuid: &str) -> Result<DeviceAccess> {
+    /// How the console reaches a device ([`StoredAccess::default`] when nothing is stored).
+    pub async fn access(&self, device_uuid: &str) -> Result<StoredAccess> {
         let row = sqlx::query::<Any>(
             "SELECT device_uuid, scheme, port, pin_sha256 FROM device_access \
              WHERE device_uuid = $1",
@@ -254,12 +254,12 @@ impl Store {
         .map_err(self.err("access"))?;
         match row {
             Some(r) => Ok(access_from_row(&r)?.1),
-            None => Ok(DeviceAccess::default()),
+            None => Ok(StoredAccess::default()),
         }
     }
 
     /// Every stored access row (device → access); devices without one use the default.
-    pub async fn all_access(&self) -> Result<BTreeMap<String, DeviceAccess>> {
+    pub async fn all_access(&self) -> Result<BTreeMap<String, StoredAccess>> {
         let rows =
             sqlx::query::<Any>("SELECT device_uuid, scheme, port, pin_sha256 FROM device_access")
                 .fetch_all(&self.pool)
@@ -342,7 +342,7 @@ impl Store {
     }
 }
 
-fn access_from_row(r: &sqlx::any::AnyRow) -> Result<(String, DeviceAccess)> {
+fn access_from_row(r: &sqlx::any::AnyRow) -> Result<(String, StoredAccess)> {
     let uuid: String = get(r, "device_uuid", "device_access")?;
     let scheme: String = get(r, "scheme", "device_access")?;
     let scheme = AccessScheme::parse(&scheme).ok_or_else(|| StoreError::Corrupt {
@@ -359,7 +359,7 @@ fn access_from_row(r: &sqlx::any::AnyRow) -> Result<(String, DeviceAccess)> {
         .transpose()?;
     Ok((
         uuid,
-        DeviceAccess {
+        StoredAccess {
             scheme,
             port,
             pin_sha256: get(r, "pin_sha256", "device_access")?,

@@ -44,7 +44,7 @@ use sqlx::{Any, AnyPool, Executor, Row};
 
 pub use crate::pki_store::Kek;
 pub use console::{
-    check_tag, AccessScheme, DeviceAccess, InventorySnapshot, MAX_INVENTORY_SNAPSHOTS, MAX_TAGS,
+    check_tag, AccessScheme, InventorySnapshot, StoredAccess, MAX_INVENTORY_SNAPSHOTS, MAX_TAGS,
 };
 pub use defense::{AppliedDefense, DefensePut, StoredDefensePolicy, DEFENSE_DOC_VERSION};
 pub use error::{Blame, StoreError};

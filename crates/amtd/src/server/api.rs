@@ -31,6 +31,9 @@ use super::discovery::AuditLog;
 use super::profiles::{self, ProfileDoc, Source, WriteError};
 use super::ServerCore;
 
+#[path = "api_console.rs"]
+mod api_console;
+
 /// What the handlers share.
 #[derive(Clone)]
 struct ApiState {
@@ -141,6 +144,7 @@ pub fn router(core: Arc<ServerCore>, token: SecretString, audit: AuditLog) -> Ro
             post(issue_console_certificate),
         )
         .route("/crl/{file}", get(crl))
+        .merge(api_console::routes())
         .with_state(state)
         .merge(maintenance)
 }
