@@ -142,15 +142,10 @@ async fn sol_over_tls_is_verified_against_the_ca_root_and_the_fqdn() {
     .await
     .unwrap_err();
     assert!(matches!(e, RedirectionError::Tls(_)), "{e:?}");
-    // Plain 16994 still works (the listener serves both), but a plain target refuses to send
-    // the password in clear if the device offered only that: here it offers digest.
+    // The device accepts no non-TLS connections: 16994 is closed, like 16992.
     let plain = RedirectionTarget::plain(d.ip.to_string(), "admin", pw(PASSWORD));
-    SolSession::start(&plain)
-        .await
-        .unwrap()
-        .close()
-        .await
-        .unwrap();
+    let e = SolSession::start(&plain).await.unwrap_err();
+    assert!(matches!(e, RedirectionError::Connect { .. }), "{e:?}");
 }
 
 fn write_image(dir: &std::path::Path, name: &str, bytes: &[u8]) -> std::path::PathBuf {

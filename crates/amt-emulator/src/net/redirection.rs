@@ -8,7 +8,8 @@
 //!   `ListenerEnabled` is true and SOL or IDE-R is enabled (`EnabledState` 32769–32771): with
 //!   nothing to redirect the port has nothing to serve, and idle fleets keep two sockets per
 //!   device. 16995 uses the device's provisioned TLS identity (the same configuration as 16993,
-//!   mutual TLS included) and is open whenever 16993 is.
+//!   mutual TLS included) and is open whenever 16993 is; 16994 is open whenever 16992 is (so a
+//!   TLS-only device, `AcceptNonSecureConnections` false, redirects over TLS only).
 //! * `SOL ` sessions are refused at StartRedirectionSession with status 3 (unsupported) when SOL
 //!   is disabled, and with 2 (busy) while another SOL session is open (one per device).
 //!   `IDER` sessions likewise with IDE-R (one per device, see [`ider`]). `KVMR` gets 3;
@@ -164,7 +165,8 @@ pub(crate) fn reconcile(
 ) -> std::io::Result<()> {
     let want = listener_wanted(dev);
     let want_tls = want && dev.tls_open();
-    reconcile_one(dev, plain, want, false)?;
+    let want_plain = want && dev.plain_open();
+    reconcile_one(dev, plain, want_plain, false)?;
     reconcile_one(dev, tls, want_tls, true)
 }
 
