@@ -10,6 +10,7 @@ mod console_cmd;
 mod lab;
 mod maintenance_cmd;
 mod pki_cmd;
+mod redir_cmd;
 mod serve;
 mod server;
 mod sim_cmd;
@@ -64,6 +65,10 @@ enum Command {
     Tag(console_cmd::TagArgs),
     /// Take over a device that is already provisioned (address, access, admin password).
     Adopt(console_cmd::AdoptArgs),
+    /// Serial-over-LAN terminal to a device (raw mode; Ctrl-] then q quits).
+    Sol(redir_cmd::SolArgs),
+    /// Serve a disk image as a device's IDE-R CD-ROM (--reboot boots the host from it).
+    Ider(redir_cmd::IderArgs),
 }
 
 fn main() -> Result<()> {
@@ -86,5 +91,7 @@ fn main() -> Result<()> {
         Command::AuditLog(args) => console_cmd::audit_log(args),
         Command::Tag(args) => console_cmd::tag(args),
         Command::Adopt(args) => console_cmd::adopt(args),
+        Command::Sol(args) => redir_cmd::sol(args),
+        Command::Ider(args) => redir_cmd::ider(args),
     }
 }
