@@ -126,14 +126,20 @@ fn line<'a>(report: &'a Value, task: &str) -> &'a Value {
 
 /// The certificate the device presents on 16993, as openssl sees it (verified against the CA).
 fn served_certificate(dir: &Path, ip: &str) -> Cert {
-    let out = Command::new("timeout")
-        .args(["20", "openssl", "s_client", "-connect"])
+    served_certificate_to(dir, ip, None)
+}
+
+/// [`served_certificate`], presenting a client certificate (cert and key PEM files).
+fn served_certificate_to(dir: &Path, ip: &str, client: Option<(&Path, &Path)>) -> Cert {
+    let mut cmd = Command::new("timeout");
+    cmd.args(["20", "openssl", "s_client", "-connect"])
         .arg(format!("{ip}:16993"))
         .args(["-servername", FQDN, "-verify_return_error", "-CAfile"])
-        .arg(dir.join("trust.pem"))
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+        .arg(dir.join("trust.pem"));
+    if let Some((c, k)) = client {
+        cmd.arg("-cert").arg(c).arg("-key").arg(k);
+    }
+    let out = cmd.stdin(Stdio::null()).output().unwrap();
     let all = text(&out);
     assert!(all.contains("Verify return code: 0 (ok)"), "{all}");
     Cert::from_pem(&String::from_utf8_lossy(&out.stdout)).unwrap_or_else(|e| panic!("{e}: {all}"))
@@ -491,4 +497,131 @@ fn clock_resync_moves_a_skewed_device_clock_back() {
         skew.abs() <= 5,
         "the moved clock reached the device: off by {skew} s"
     );
+}
+
+/// The device certificates the ledger holds for the device: (serial, state, reason).
+fn ledger_states(dir: &Path) -> Vec<(Serial, String, Option<RevocationReason>)> {
+    pki(dir)
+        .ledger()
+        .for_device(FIRST_UUID)
+        .map(|e| {
+            let reason = match e.state {
+                CertState::Revoked { reason, .. } => Some(reason),
+                _ => None,
+            };
+            (e.serial.clone(), e.state.name().to_owned(), reason)
+        })
+        .collect()
+}
+
+#[test]
+fn a_server_killed_in_the_middle_of_a_renewal_of_a_mutual_tls_device_settles_by_what_it_serves() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path();
+    let serve = Serve::start(
+        path,
+        &format!("[[profile]]\nname = \"default\"\ntls = \"mutual\"\n{CONFIG}"),
+        &[],
+    );
+    let (_sim, ip) = serve.start_device();
+    provisioned(&serve);
+    // openssl presents the server's console certificate (the device demands one).
+    let id = pki(path).load_console_identity().unwrap().unwrap();
+    let (cert_file, key_file) = (path.join("console.crt"), path.join("console.key"));
+    std::fs::write(&cert_file, id.cert().to_pem()).unwrap();
+    std::fs::write(&key_file, id.key().to_pkcs8_pem().unwrap().as_bytes()).unwrap();
+    let served = || served_certificate_to(path, &ip, Some((&cert_file, &key_file)));
+    let old = served();
+    let at = (old
+        .not_after()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        - 29 * DAY)
+        .to_string();
+    let renew_until_killed = |serve: &mut Serve| {
+        let out = amtd(
+            &serve.dir,
+            &[
+                "maintenance",
+                "run",
+                "--task",
+                "renew-certificate",
+                "--as-of",
+                &at,
+            ],
+        );
+        assert!(!out.status.success(), "the server survived: {}", text(&out));
+        let status = wait_for("the server to die", Duration::from_secs(60), || {
+            serve.process.0.try_wait().ok().flatten()
+        });
+        assert_eq!(status.signal(), Some(9), "{status:?}");
+    };
+
+    // Killed right after the CA signed, before the operation recorded the certificate: at
+    // restart nothing the device serves changed, and the unrecorded certificate is revoked.
+    let mut serve = restart(
+        serve,
+        Some("maintenance:renew-certificate:issuing-certificate+reply"),
+    );
+    renew_until_killed(&mut serve);
+    let serve = restart(serve, None);
+    assert_eq!(
+        served().der(),
+        old.der(),
+        "the device still serves the old one"
+    );
+    let states = ledger_states(path);
+    assert_eq!(states.len(), 2, "{states:?}");
+    assert!(
+        states.contains(&(old.serial(), "installed".into(), None)),
+        "{states:?}"
+    );
+    assert!(
+        states.iter().any(|(s, state, reason)| *s != old.serial()
+            && state == "revoked"
+            && *reason == Some(RevocationReason::ProvisioningFailed)),
+        "{states:?}"
+    );
+    let (_, ops) = serve.call(
+        "GET",
+        &format!("/api/v1/maintenance?device={FIRST_UUID}&task=renew-certificate"),
+        "",
+    );
+    assert_eq!(ops[0]["outcome"], "abandoned", "{ops}");
+
+    // Killed right after the device switched to the new certificate, before that was recorded:
+    // at restart the device is found serving it, so the renewal is completed.
+    let mut serve = restart(
+        serve,
+        Some("maintenance:renew-certificate:switching-tls-certificate+reply"),
+    );
+    renew_until_killed(&mut serve);
+    let serve = restart(serve, None);
+    let new = served();
+    assert_ne!(new.serial(), old.serial());
+    let states = ledger_states(path);
+    assert!(
+        states.contains(&(
+            old.serial(),
+            "revoked".into(),
+            Some(RevocationReason::ReplacedByMaintenance)
+        )),
+        "{states:?}"
+    );
+    assert!(
+        states.contains(&(new.serial(), "installed".into(), None)),
+        "{states:?}"
+    );
+    assert_eq!(
+        pki(path).ledger().get(&old.serial()).unwrap().superseded_by,
+        Some(new.serial())
+    );
+    let (_, ops) = serve.call(
+        "GET",
+        &format!("/api/v1/maintenance?device={FIRST_UUID}&task=renew-certificate"),
+        "",
+    );
+    assert_eq!(ops[0]["outcome"], "renewed", "{ops}");
+    assert_eq!(ops.as_array().unwrap().len(), 2, "{ops}");
 }
