@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 mod client;
 mod config;
 mod console_cmd;
+mod defense_cmd;
 mod lab;
 mod maintenance_cmd;
 mod pki_cmd;
@@ -39,6 +40,9 @@ enum Command {
     Profiles(client::ProfilesArgs),
     /// Show a management profile, set it from a file (`set --file`), or delete it.
     Profile(client::ProfileArgs),
+    /// System Defense policies: store them, apply them to devices and remove them again,
+    /// compare a device with what it was given.
+    Defense(defense_cmd::DefenseArgs),
     /// Talk WS-Management to an AMT device, or build/decode messages offline.
     Wsman {
         #[command(subcommand)]
@@ -80,6 +84,7 @@ fn main() -> Result<()> {
         Command::Device(args) => client::device(args),
         Command::Profiles(args) => client::profiles(args),
         Command::Profile(args) => client::profile(args),
+        Command::Defense(args) => defense_cmd::run(args),
         Command::Wsman { command } => wsman_cmd::run(command),
         Command::Sim(args) => sim_cmd::run(args),
         Command::Ca(args) => pki_cmd::run(args),

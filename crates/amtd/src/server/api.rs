@@ -33,6 +33,8 @@ use super::ServerCore;
 
 #[path = "api_console.rs"]
 mod api_console;
+#[path = "api_defense.rs"]
+mod api_defense;
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -144,6 +146,7 @@ pub fn router(core: Arc<ServerCore>, token: SecretString, audit: AuditLog) -> Ro
             post(issue_console_certificate),
         )
         .route("/crl/{file}", get(crl))
+        .merge(api_defense::routes())
         .merge(api_console::routes())
         .with_state(state)
         .merge(maintenance)
