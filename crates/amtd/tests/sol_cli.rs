@@ -197,3 +197,125 @@ fn sol_by_uuid_uses_the_servers_password_and_trust_chain_over_tls() {
         "the password reveal is audited: {audit}"
     );
 }
+
+/// Interactive: `amtd sol` on a terminal (a pty made by `script`, bsdutils) switches it to raw
+/// mode (keys reach the host as typed), quits on Ctrl-] q, and leaves the terminal as it found
+/// it (`stty -a` afterwards shows canonical mode and echo again).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sol_on_a_terminal_uses_raw_mode_and_restores_it() {
+    use std::io::Read;
+    use std::sync::{Arc, Mutex};
+    let script = std::env::var_os("PATH").and_then(|p| {
+        std::env::split_paths(&p)
+            .map(|d| d.join("script"))
+            .find(|p| p.is_file())
+    });
+    let Some(script) = script else {
+        assert!(
+            std::env::var_os("AMTD_NODE_DIR").is_none(),
+            "script (bsdutils) is missing; run ./scripts/install-peers"
+        );
+        eprintln!("SKIPPED: script (bsdutils) is missing");
+        return;
+    };
+    let fleet = device_fleet().await;
+    let dev = fleet.device(0).unwrap().clone();
+    let cmd = format!(
+        "stty -a; {} sol --host {}; echo; echo AFTER; stty -a",
+        env!("CARGO_BIN_EXE_amtd"),
+        dev.ip
+    );
+    let shown = tokio::task::spawn_blocking(move || {
+        let mut child = support::Running(
+            Command::new(script)
+                .args(["-qfec", &cmd, "/dev/null"])
+                .env("AMT_PASSWORD", PASSWORD)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap(),
+        );
+        let out = Arc::new(Mutex::new(String::new()));
+        let mut pipe = child.0.stdout.take().unwrap();
+        let sink = Arc::clone(&out);
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 1024];
+            while let Ok(n) = pipe.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        });
+        let wait_for = |want: &str| {
+            let deadline = std::time::Instant::now() + Duration::from_secs(20);
+            loop {
+                let s = out.lock().unwrap().clone();
+                if s.contains(want) {
+                    return s;
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "never saw {want:?}:\n{s}"
+                );
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        };
+        let mut stdin = child.0.stdin.take().unwrap();
+        wait_for("login: ");
+        // Raw mode: no line buffering, so each key goes out at once; ^C is data, not SIGINT.
+        stdin.write_all(b"operator\r").unwrap();
+        stdin.flush().unwrap();
+        wait_for("Password: ");
+        // The host does not echo passwords; in raw mode the terminal does not either (a cooked
+        // terminal would show what was typed).
+        stdin.write_all(b"s3cr3t\r").unwrap();
+        stdin.flush().unwrap();
+        wait_for("Login incorrect");
+        stdin.write_all(&[0x1d, b'q']).unwrap();
+        stdin.flush().unwrap();
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while child.0.try_wait().unwrap().is_none() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "amtd sol did not quit"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        let s = out.lock().unwrap().clone();
+        s
+    })
+    .await
+    .unwrap();
+    assert!(shown.contains("Ctrl-] q quits"), "{shown}");
+    assert!(
+        !shown.contains("s3cr3t"),
+        "keys were echoed locally: {shown}"
+    );
+    assert!(shown.contains("quit; disconnected"), "{shown}");
+    let (before, after) = shown
+        .split_once("AFTER")
+        .expect("the shell went on after amtd");
+    let modes = |s: &str| {
+        let words: Vec<&str> = s.split_whitespace().collect();
+        (
+            words.contains(&"icanon"),
+            words.contains(&"echo"),
+            words.contains(&"isig"),
+        )
+    };
+    assert_eq!(
+        modes(before),
+        (true, true, true),
+        "the pty starts cooked: {before}"
+    );
+    assert_eq!(
+        modes(after),
+        (true, true, true),
+        "and is cooked again: {after}"
+    );
+}
