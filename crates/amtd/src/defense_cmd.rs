@@ -723,6 +723,17 @@ mod tests {
     }
 
     #[test]
+    fn get_prints_toml_that_set_reads_back_unchanged() {
+        let file =
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/defense/lockdown.toml");
+        let p = read_policy_file(&file, "lockdown").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("out.toml");
+        std::fs::write(&out, toml::to_string(&p).unwrap()).unwrap();
+        assert_eq!(read_policy_file(&out, "lockdown").unwrap(), p);
+    }
+
+    #[test]
     fn a_policy_file_with_problems_lists_them_all() {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("bad.toml");
