@@ -511,6 +511,39 @@ mod tests {
         assert!(matches!(last, Next::Done(BootOutcome::Failed { .. })));
     }
 
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Whatever a console answers, the BIOS never panics, never asks for more than the
+        /// bounded number of commands, and ends with an outcome or waits.
+        #[test]
+        fn arbitrary_answers_end_in_an_outcome(
+            answers in proptest::collection::vec(
+                prop_oneof![
+                    proptest::collection::vec(any::<u8>(), 0..3000).prop_map(DriveAnswer::Data),
+                    (0u8..8, any::<u8>(), any::<u8>())
+                        .prop_map(|(k, a, q)| DriveAnswer::End(Sense::new(k, a, q))),
+                ],
+                0..40,
+            )
+        ) {
+            let mut r = BootReader::new();
+            r.start();
+            let mut done = false;
+            for a in answers {
+                match r.answer(a) {
+                    Next::Done(_) => {
+                        prop_assert!(!done, "two outcomes");
+                        done = true;
+                    }
+                    Next::Command(_) => prop_assert!(!done, "commands after the outcome"),
+                    Next::Wait => {}
+                }
+            }
+            prop_assert!(r.sectors_read <= 64);
+        }
+    }
+
     #[test]
     fn a_catalog_pointing_past_the_end_is_refused() {
         let mut iso = minimal_el_torito_iso("X", &[1; 2048]);
