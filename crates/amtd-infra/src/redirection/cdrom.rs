@@ -322,6 +322,34 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        /// Any command from the device gets an answer, reads stay inside the image, and data
+        /// answers are bounded.
+        #[test]
+        fn any_command_is_answered_within_the_image(
+            len in 0u64..(1 << 40),
+            packet in proptest::prelude::any::<[u8; 12]>(),
+            command in proptest::prelude::any::<u8>(),
+            drive in proptest::prelude::any::<u8>(),
+        ) {
+            let mut d = CdDrive::new(len);
+            let w = CommandWritten {
+                command: if command % 4 == 0 { command } else { ATA_PACKET },
+                drive_select: drive,
+                ..CommandWritten::packet(0, device::CDROM, packet)
+            };
+            for _ in 0..2 {
+                match d.command(&w) {
+                    Reply::Read { lba, blocks } => {
+                        proptest::prop_assert!(blocks > 0 && lba + blocks <= d.blocks());
+                    }
+                    Reply::Data(b) => proptest::prop_assert!(!b.is_empty() && b.len() <= 512),
+                    Reply::Status(_) => {}
+                }
+            }
+        }
+    }
+
     #[test]
     fn informational_answers_are_cut_to_the_allocation_length() {
         let mut d = CdDrive::new(4096);
