@@ -206,7 +206,7 @@ impl ServerCore {
     pub async fn start_maintenance(self: &Arc<Self>, config: MaintenanceConfig) {
         let enabled = config.enabled;
         *self.maint.config.lock().unwrap_or_else(|p| p.into_inner()) = config.clone();
-        match ConsoleTls::from_pki_locked(self) {
+        match self.console_tls() {
             Ok(tls) => {
                 for r in self.settle_unfinished(&tls, None).await {
                     tracing::info!(device.uuid = %r.device, task = %r.task, outcome = ?r.outcome,
@@ -224,8 +224,9 @@ impl ServerCore {
 
     async fn schedule(self: Arc<Self>, config: MaintenanceConfig) {
         let start = tokio::time::Instant::now();
-        let mut crl_timer =
-            tokio::time::interval_at(start + config.crl_interval, config.crl_interval);
+        // The first CRL pass runs at once: revocations made while the server was stopped
+        // (`amtd ca revoke`) reach the devices without waiting a whole interval.
+        let mut crl_timer = tokio::time::interval_at(start, config.crl_interval);
         let mut timer = tokio::time::interval_at(start + config.interval, config.interval);
         crl_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -279,6 +280,14 @@ impl ServerCore {
             }
             id
         }))
+    }
+
+    /// What maintenance calls trust and present: the CA root and the stored console
+    /// certificate.
+    fn console_tls(&self) -> anyhow::Result<ConsoleTls> {
+        Ok(self
+            .with_pki(|pki| ConsoleTls::from_pki(pki))
+            .context("the CA store lock is poisoned")??)
     }
 
     /// The server's console certificate (issued now when there is none).
@@ -360,7 +369,7 @@ impl ServerCore {
         let now = clock.now();
         let config = self.maintenance_config();
         let console = self.console_identity_at(now, false)?;
-        let tls = ConsoleTls::from_pki_locked(self)?;
+        let tls = self.console_tls()?;
         let settled = self.settle_unfinished(&tls, devices.as_deref()).await;
         let crl = if tasks.contains(&Task::PushCrl) {
             Some(crl::Inputs::gather(self, &config.crl_urls).await?)
@@ -430,19 +439,6 @@ impl ServerCore {
                 return Ok(out);
             }
         }
-    }
-}
-
-/// The console TLS of the server's CA store (root + stored console certificate).
-trait FromCore: Sized {
-    fn from_pki_locked(core: &ServerCore) -> anyhow::Result<Self>;
-}
-
-impl FromCore for ConsoleTls {
-    fn from_pki_locked(core: &ServerCore) -> anyhow::Result<Self> {
-        Ok(core
-            .with_pki(|pki| ConsoleTls::from_pki(pki))
-            .context("the CA store lock is poisoned")??)
     }
 }
 
