@@ -95,6 +95,8 @@ pub async fn run_provisioning(
     let mut conns: HashMap<ConnKey, WsmanConnection> = HashMap::new();
     let mut outcome = None;
     let mut store_error: Option<(String, amtd_core::Phase)> = None;
+    // Words for the latest transport failure, added to a transport failure's reason.
+    let mut last_error: Option<String> = None;
     for _ in 0..MAX_STEPS {
         let mut input = None;
         for action in actions {
@@ -139,8 +141,15 @@ pub async fn run_provisioning(
                         },
                     };
                     input = Some(match conn {
-                        Ok(conn) => exchange(conn, &request, timeout_secs).await,
-                        Err(e) => transport_input(&e),
+                        Ok(conn) => {
+                            let (input, words) = exchange(conn, &request, timeout_secs).await;
+                            last_error = words;
+                            input
+                        }
+                        Err(e) => {
+                            last_error = Some(error_words(&e));
+                            transport_input(&e)
+                        }
                     });
                     if matches!(input, Some(Input::Response(_))) {
                         hooks.on_reply(machine.phase());
@@ -168,18 +177,16 @@ pub async fn run_provisioning(
                     // A fresh connection: the point is to prove a new session works.
                     input = Some(match connect(&channel, candidates, target) {
                         Ok(conn) => match exchange(&conn, &request, timeout_secs).await {
-                            Input::Response(r) => {
+                            (Input::Response(r), _) => {
                                 hooks.on_reply(machine.phase());
                                 Input::Response(r)
                             }
-                            other => Input::VerifyFailed {
-                                reason: format!(
-                                    "verification over the new TLS session failed: {other:?}"
-                                ),
+                            (other, words) => Input::VerifyFailed {
+                                reason: words.unwrap_or_else(|| format!("{other:?}")),
                             },
                         },
                         Err(e) => Input::VerifyFailed {
-                            reason: e.to_string(),
+                            reason: error_words(&e),
                         },
                     });
                 }
@@ -194,7 +201,20 @@ pub async fn run_provisioning(
                     });
                 }
                 Action::RevokeCertificate { serial, reason } => hooks.revoke(&serial, reason),
-                Action::Finish(o) => outcome = Some(*o),
+                Action::Finish(o) => {
+                    outcome = Some(match *o {
+                        // The machine knows what failed; the transport knows why.
+                        Outcome::Failed(mut f)
+                            if f.kind == FailureKind::Transport && last_error.is_some() =>
+                        {
+                            if let Some(words) = last_error.take() {
+                                f.reason = format!("{} (last error: {words})", f.reason);
+                            }
+                            Outcome::Failed(f)
+                        }
+                        other => other,
+                    })
+                }
             }
         }
         if machine.is_finished() {
@@ -315,29 +335,51 @@ fn client_identity(cert: &ProvisioningCert) -> Option<ClientIdentity> {
     ))
 }
 
+/// Sends one request; returns the machine's input and, for a failure, what went wrong in
+/// words (the machine's inputs carry no text; the runner adds it to the failure reason).
 async fn exchange(
     conn: &WsmanConnection,
     request: &amt_wsman::Request,
     timeout_secs: u64,
-) -> Input {
+) -> (Input, Option<String>) {
     let xml = request.to_xml();
     match conn
         .post_with_timeout(xml.as_bytes(), Duration::from_secs(timeout_secs.max(1)))
         .await
     {
         Ok(resp) => match amt_wsman::Response::parse(&resp.body) {
-            Ok(r) => Input::Response(Box::new(r)),
+            Ok(r) => (Input::Response(Box::new(r)), None),
             Err(e) => {
                 tracing::warn!(status = resp.status, error = %e, "device sent an unreadable response");
                 // The device got the request; what it did is unknown: the machine polls.
-                Input::TransportFailed {
+                let input = Input::TransportFailed {
                     after_send: true,
                     retryable: true,
-                }
+                };
+                let words = format!(
+                    "the device's answer (HTTP {}) is not a readable WS-Management response: {e}",
+                    resp.status
+                );
+                (input, Some(words))
             }
         },
-        Err(e) => transport_input(&e),
+        Err(e) => (transport_input(&e), Some(error_words(&e))),
     }
+}
+
+/// A transport error and its causes, in words.
+fn error_words(e: &TransportError) -> String {
+    let mut words = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        let more = s.to_string();
+        if !words.contains(&more) {
+            words.push_str(": ");
+            words.push_str(&more);
+        }
+        source = s.source();
+    }
+    words
 }
 
 fn transport_input(e: &TransportError) -> Input {

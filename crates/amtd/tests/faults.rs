@@ -329,6 +329,11 @@ fn each_device_fault_ends_in_its_documented_outcome() {
     assert_eq!(r["outcome"], "failed");
     let reason = r["reason"].as_str().unwrap();
     assert!(reason.contains("gave up after 3 attempts"), "{reason}");
+    // ... and says why: the transport's words are kept.
+    assert!(
+        reason.contains("not a readable WS-Management response"),
+        "{reason}"
+    );
     let last = bad["timeline"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(last["phase"], "failed", "{bad}");
 
@@ -339,6 +344,10 @@ fn each_device_fault_ends_in_its_documented_outcome() {
     let r = run(swap);
     let reason = r["reason"].as_str().unwrap();
     assert!(reason.contains("verification"), "{reason}");
+    assert!(
+        reason.contains("certificate") && !reason.contains("TransportFailed"),
+        "the reason should name the certificate problem in words: {reason}"
+    );
     let last = swap["timeline"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(last["phase"], "failed", "{swap}");
 

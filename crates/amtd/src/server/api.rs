@@ -240,12 +240,22 @@ async fn reveal_password(
 ) -> Result<Json<Value>, ApiError> {
     authorize(&s, &headers)?;
     let uuid = uuid_param(&uuid)?;
-    let secret = s
-        .core
-        .store()
-        .get_secret(&uuid, SecretKind::Admin)
+    // During an unsettled password rotation the newest version may not be on the device yet:
+    // reveal the version in force.
+    let store = s.core.store();
+    let secret = match amtd_infra::device_tls::admin_password_versions(store, &uuid)
         .await
-        .map_err(internal)?;
+        .map_err(internal)?
+    {
+        Some((in_force, _)) => store
+            .get_secret_version(&uuid, SecretKind::Admin, in_force)
+            .await
+            .map_err(internal)?,
+        None => store
+            .get_secret(&uuid, SecretKind::Admin)
+            .await
+            .map_err(internal)?,
+    };
     let Some(secret) = secret else {
         return Err(ApiError(
             StatusCode::NOT_FOUND,
