@@ -234,6 +234,66 @@ fn power_boot_logs_and_tags_act_on_the_emulated_devices() {
     }
     assert!(!trail.contains(PASSWORD), "no password in the audit trail");
 
+    // The API directly: one device's power, a whole-answer fleet run, and refusals.
+    let (status, v) = serve.call("GET", &format!("/api/v1/devices/{u2}/power"), "");
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["power_state"], "on");
+    assert!(
+        v["actions"].as_array().unwrap().contains(&"off".into()),
+        "{v}"
+    );
+    let (status, v) = serve.call(
+        "POST",
+        "/api/v1/power",
+        r#"{"targets": {"tags": ["lab", "floor-2"]}, "action": "status"}"#,
+    );
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["total"], 1, "both tags: only device 1 {v}");
+    assert_eq!(v["results"][0]["uuid"], u1.as_str());
+    for (body, want) in [
+        (
+            r#"{"targets": {"devices": ["nobody.amt.test"]}, "action": "off"}"#,
+            404,
+        ),
+        (r#"{"targets": {}, "action": "off"}"#, 400),
+        (r#"{"targets": {"all": true}, "action": "warp"}"#, 400),
+        (
+            r#"{"targets": {"all": true}, "action": "off", "concurrency": 0}"#,
+            400,
+        ),
+        (
+            r#"{"targets": {"tag": "no-such-tag"}, "action": "off"}"#,
+            400,
+        ),
+        (
+            r#"{"targets": {"all": true}, "action": "off", "extra": 1}"#,
+            400,
+        ),
+    ] {
+        let (status, v) = serve.call("POST", "/api/v1/power", body);
+        assert_eq!(status, want, "{body}: {v}");
+        assert!(v["error"].is_string(), "{v}");
+    }
+    let (status, _) = serve.call(
+        "PUT",
+        &format!("/api/v1/devices/{u3}/tags"),
+        r#"{"tags": ["no spaces"]}"#,
+    );
+    assert_eq!(status, 400);
+    let (status, _) = support::request(
+        &serve.api,
+        "POST",
+        "/api/v1/power",
+        None,
+        br#"{"targets": {"all": true}, "action": "off"}"#,
+    );
+    assert_eq!(status, 401);
+    assert_eq!(
+        device_state(d, &u2)["power_state"],
+        2,
+        "refused requests changed nothing"
+    );
+
     // The table form.
     let table = text(&run(d, &["power", "status", "--tag", "lab"]));
     assert!(
