@@ -107,58 +107,69 @@ impl DeviceGate {
 }
 
 /// Runs `op` on every device. `devices` holds, per device, its session or why none could be
-/// made (that device then fails at once with that reason). Each UUID runs once; results come
-/// back in the order given (duplicates dropped).
+/// made (that device then fails with that reason). Each UUID runs once; results come back in
+/// the order given (duplicates dropped).
 pub async fn run_fleet<T, F, Fut>(
     devices: Vec<(String, Result<DeviceSession, String>)>,
     options: FleetOptions,
     gate: &DeviceGate,
     op: F,
-    mut progress: impl FnMut(&FleetProgress<'_, T>),
+    progress: impl FnMut(&FleetProgress<'_, T>),
 ) -> Vec<DeviceOutcome<T>>
 where
     T: Send + 'static,
     F: Fn(Arc<DeviceSession>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = Result<T, ConsoleError>> + Send + 'static,
 {
+    let op = Arc::new(op);
+    run_fleet_items(
+        devices,
+        options,
+        gate,
+        move |session: Result<DeviceSession, String>| {
+            let op = op.clone();
+            async move {
+                match session {
+                    Ok(s) => op(Arc::new(s)).await,
+                    Err(reason) => Err(ConsoleError::Setup { reason }),
+                }
+            }
+        },
+        progress,
+    )
+    .await
+}
+
+/// [`run_fleet`] over any per-device item: `op` receives the item and does everything for that
+/// device — building its session too, so that work (store reads, secret decryption) runs in
+/// the workers, bounded and in parallel with the devices, instead of before the first device
+/// is touched. Items are keyed by device UUID: each UUID runs once, holding the gate.
+pub async fn run_fleet_items<I, T, F, Fut>(
+    items: Vec<(String, I)>,
+    options: FleetOptions,
+    gate: &DeviceGate,
+    op: F,
+    mut progress: impl FnMut(&FleetProgress<'_, T>),
+) -> Vec<DeviceOutcome<T>>
+where
+    I: Send + 'static,
+    T: Send + 'static,
+    F: Fn(I) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<T, ConsoleError>> + Send + 'static,
+{
     let mut seen = HashSet::new();
-    let devices: Vec<_> = devices
+    let queue: VecDeque<(usize, String, I)> = items
         .into_iter()
         .filter(|(uuid, _)| seen.insert(uuid.clone()))
+        .enumerate()
+        .map(|(index, (uuid, item))| (index, uuid, item))
         .collect();
-    let total = devices.len();
+    let total = queue.len();
     let mut results: Vec<Option<DeviceOutcome<T>>> = (0..total).map(|_| None).collect();
     let mut done = 0;
     let mut failed = 0;
 
-    let mut queue = VecDeque::new();
-    let mut early = Vec::new();
-    for (index, (uuid, session)) in devices.into_iter().enumerate() {
-        match session {
-            Ok(s) => queue.push_back((index, s)),
-            Err(reason) => early.push((
-                index,
-                DeviceOutcome {
-                    uuid,
-                    result: Err(reason),
-                    elapsed: Duration::ZERO,
-                },
-            )),
-        }
-    }
-    for (index, outcome) in early {
-        done += 1;
-        failed += 1;
-        progress(&FleetProgress {
-            done,
-            total,
-            failed,
-            last: &outcome,
-        });
-        results[index] = Some(outcome);
-    }
-
-    let workers = options.concurrency.max(1).min(queue.len());
+    let workers = options.concurrency.max(1).min(total);
     let queue = Arc::new(Mutex::new(queue));
     let op = Arc::new(op);
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
@@ -172,13 +183,12 @@ where
         pool.spawn(async move {
             loop {
                 let next = queue.lock().map(|mut q| q.pop_front()).unwrap_or(None);
-                let Some((index, session)) = next else {
+                let Some((index, uuid, item)) = next else {
                     return;
                 };
-                let uuid = session.uuid.clone();
                 let _held = gate.enter(&uuid).await;
                 let started = Instant::now();
-                let result = match tokio::time::timeout(limit, op(Arc::new(session))).await {
+                let result = match tokio::time::timeout(limit, op(item)).await {
                     Ok(Ok(v)) => Ok(v),
                     Ok(Err(e)) => Err(e.in_words()),
                     Err(_) => Err(ConsoleError::Timeout { after: limit }.in_words()),

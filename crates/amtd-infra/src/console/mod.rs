@@ -27,7 +27,9 @@ pub mod power;
 pub mod session;
 
 pub use boot::{set_next_boot, BootArmed, BootSettings, NextBoot};
-pub use fleet::{run_fleet, DeviceGate, DeviceOutcome, FleetOptions, FleetProgress};
+pub use fleet::{
+    run_fleet, run_fleet_items, DeviceGate, DeviceOutcome, FleetOptions, FleetProgress,
+};
 pub use inventory::{read_inventory, Inventory, InventoryDiff};
 pub use logs::{read_audit_log, read_event_log, AuditEntry, EventEntry};
 pub use power::{change_power, power_status, PowerAction, PowerChange, PowerStatus};
@@ -104,6 +106,13 @@ pub enum ConsoleError {
         /// Pages read.
         pages: usize,
     },
+    /// No session could be made for the device (nothing was sent): the store lacks its
+    /// address or password, it is not provisioned, … The reason in words.
+    #[error("{reason}")]
+    Setup {
+        /// Why.
+        reason: String,
+    },
     /// Our side failed while handling the device's answer (storing it, for example).
     #[error("{what} failed on the server: {detail}")]
     Local {
@@ -138,6 +147,7 @@ impl ConsoleError {
             | ConsoleError::EndlessLog { .. } => Blame::Device,
             ConsoleError::PowerStateUnavailable { .. }
             | ConsoleError::BootUnsupported { .. }
+            | ConsoleError::Setup { .. }
             | ConsoleError::Local { .. } => Blame::Caller,
             ConsoleError::Timeout { .. } => Blame::Network,
         }

@@ -39,8 +39,8 @@ use amtd_infra::console::boot::set_next_boot;
 use amtd_infra::console::inventory::{Fields, Inventory, InventoryDiff};
 use amtd_infra::console::power::{list_states, state_name};
 use amtd_infra::console::{
-    change_power, power_status, read_audit_log, read_event_log, read_inventory, run_fleet,
-    DeviceGate, DeviceOutcome, DeviceSession, FleetOptions, NextBoot, PowerAction,
+    change_power, power_status, read_audit_log, read_event_log, read_inventory, run_fleet_items,
+    ConsoleError, DeviceGate, DeviceOutcome, DeviceSession, FleetOptions, NextBoot, PowerAction,
 };
 use amtd_infra::device_tls::{admin_password_versions, device_access, ConsoleTls};
 use amtd_infra::store::{
@@ -389,18 +389,28 @@ where
         std::future::Future<Output = Result<T, amtd_infra::console::ConsoleError>> + Send + 'static,
 {
     let store = s.core.store().clone();
-    let reach = Reach::load(s).await?;
+    let reach = Arc::new(Reach::load(s).await?);
     let fqdns: Arc<BTreeMap<String, Option<String>>> = Arc::new(
         devices
             .iter()
             .map(|d| (d.uuid.clone(), d.fqdn.clone()))
             .collect(),
     );
-    let mut sessions = Vec::with_capacity(devices.len());
-    for d in &devices {
-        sessions.push((d.uuid.clone(), reach.session(&store, d).await));
-    }
-    let total = sessions.len();
+    // Each device's session is made by the worker that runs it (store reads and the password's
+    // decryption run bounded and alongside the devices, not all before the first one).
+    let total = devices.len();
+    let items: Vec<(String, Device)> = devices.into_iter().map(|d| (d.uuid.clone(), d)).collect();
+    let op = Arc::new(op);
+    let op = move |d: Device| {
+        let (reach, store, op) = (reach.clone(), store.clone(), op.clone());
+        async move {
+            let session = reach
+                .session(&store, &d)
+                .await
+                .map_err(|reason| ConsoleError::Setup { reason })?;
+            op(Arc::new(session)).await
+        }
+    };
     let head = json!({ "operation": operation, "total": total });
     let started = Instant::now();
     let streaming = headers
@@ -412,7 +422,7 @@ where
     };
 
     if !streaming {
-        let out = run_fleet(sessions, options, device_gate(), op, |_| {}).await;
+        let out = run_fleet_items(items, options, device_gate(), op, |_| {}).await;
         let failed = out.iter().filter(|o| o.result.is_err()).count();
         let mut v = head;
         v["succeeded"] = (total - failed).into();
@@ -439,7 +449,7 @@ where
     start["event"] = "start".into();
     let _ = tx.send(line(start));
     tokio::spawn(async move {
-        let out = run_fleet(sessions, options, device_gate(), op, |p| {
+        let out = run_fleet_items(items, options, device_gate(), op, |p| {
             let mut v = outcome_json(p.last, fqdn_of(&fqdns, &p.last.uuid).as_ref(), value);
             v["event"] = "device".into();
             v["done"] = p.done.into();
@@ -698,8 +708,8 @@ async fn store_inventory(
     uuid: &str,
     read_at: SystemTime,
     inv: &Inventory,
-) -> Result<Option<usize>, amtd_infra::console::ConsoleError> {
-    let fail = |e: amtd_infra::store::StoreError| amtd_infra::console::ConsoleError::Local {
+) -> Result<Option<usize>, ConsoleError> {
+    let fail = |e: amtd_infra::store::StoreError| ConsoleError::Local {
         what: "storing the inventory",
         detail: e.to_string(),
     };
