@@ -207,12 +207,22 @@ pub(super) async fn resolve_targets(store: &Store, t: &Targets) -> Result<Vec<De
 /// What sessions are built from, fetched once per request.
 pub(super) struct Reach {
     tls: ConsoleTls,
-    stored: BTreeMap<String, StoredAccess>,
+    /// Every stored access row (fleet requests: one query for all devices); `None`: read the
+    /// device's own row (single-device requests).
+    stored: Option<BTreeMap<String, StoredAccess>>,
     transport: TransportConfig,
 }
 
 impl Reach {
+    /// For a fleet request.
     pub(super) async fn load(s: &ApiState) -> Result<Self, ApiError> {
+        let mut reach = Self::load_one(s)?;
+        reach.stored = Some(s.core.store().all_access().await.map_err(internal)?);
+        Ok(reach)
+    }
+
+    /// For a single-device request.
+    fn load_one(s: &ApiState) -> Result<Self, ApiError> {
         let tls = s
             .core
             .with_pki(|pki| ConsoleTls::from_pki(pki))
@@ -220,7 +230,7 @@ impl Reach {
             .map_err(internal)?;
         Ok(Reach {
             tls,
-            stored: s.core.store().all_access().await.map_err(internal)?,
+            stored: None,
             transport: TransportConfig {
                 connect_timeout: Duration::from_secs(10),
                 request_timeout: Duration::from_secs(30),
@@ -231,7 +241,10 @@ impl Reach {
 
     /// How to reach `d`, or why it cannot be reached (in words).
     pub(super) async fn session(&self, store: &Store, d: &Device) -> Result<DeviceSession, String> {
-        let access = self.stored.get(&d.uuid).cloned().unwrap_or_default();
+        let access = match &self.stored {
+            Some(all) => all.get(&d.uuid).cloned().unwrap_or_default(),
+            None => store.access(&d.uuid).await.map_err(|e| e.to_string())?,
+        };
         let session = match access.scheme {
             AccessScheme::Tls => {
                 let a = device_access(store, &self.tls, &d.uuid)
@@ -318,7 +331,7 @@ async fn one_session(s: &ApiState, uuid: &str) -> Result<(Device, DeviceSession)
         .await
         .map_err(internal)?
         .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no device {uuid}")))?;
-    let reach = Reach::load(s).await?;
+    let reach = Reach::load_one(s)?;
     let session = reach
         .session(store, &device)
         .await
