@@ -46,7 +46,9 @@ use amtd_infra::device_tls::{admin_password_versions, device_access, ConsoleTls}
 use amtd_infra::store::{
     check_tag, AccessScheme, Device, DeviceFilter, DeviceUpsert, SecretKind, Store, StoredAccess,
 };
-use amtd_infra::transport::{CertFingerprint, DeviceEndpoint, TransportConfig};
+use amtd_infra::transport::{
+    CertFingerprint, DeviceEndpoint, ServerVerification, TlsOptions, TransportConfig,
+};
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, State};
@@ -292,7 +294,7 @@ impl Reach {
                         .as_deref()
                         .and_then(CertFingerprint::from_hex)
                         .ok_or("the stored certificate pin is unusable")?;
-                    DeviceEndpoint::https(address, self.tls.pinned_to(pin))
+                    DeviceEndpoint::https(address, pinned_options(&self.tls, pin))
                 };
                 DeviceSession::from_parts(&d.uuid, d.fqdn.clone(), endpoint, "admin", password)
                     .with_fallback_password(fallback)
@@ -306,20 +308,13 @@ impl Reach {
     }
 }
 
-/// The TLS options pinned to one fingerprint, with the console certificate when asked.
-trait PinnedTo {
-    fn pinned_to(&self, pin: CertFingerprint) -> amtd_infra::transport::TlsOptions;
-}
-
-impl PinnedTo for ConsoleTls {
-    fn pinned_to(&self, pin: CertFingerprint) -> amtd_infra::transport::TlsOptions {
-        let tls = amtd_infra::transport::TlsOptions::new(
-            amtd_infra::transport::ServerVerification::PinnedSha256(pin),
-        );
-        match self.identity() {
-            Some(id) => tls.with_client_identity(id.clone()),
-            None => tls,
-        }
+/// TLS options accepting exactly the certificate with SHA-256 `pin`, with the console
+/// certificate presented when the device asks.
+fn pinned_options(tls: &ConsoleTls, pin: CertFingerprint) -> TlsOptions {
+    let options = TlsOptions::new(ServerVerification::PinnedSha256(pin));
+    match tls.identity() {
+        Some(id) => options.with_client_identity(id.clone()),
+        None => options,
     }
 }
 
@@ -954,7 +949,7 @@ async fn adopt(
                 .as_deref()
                 .and_then(CertFingerprint::from_hex)
                 .ok_or_else(|| bad("tls-pinned needs pin_sha256 (64 hex digits)"))?;
-            DeviceEndpoint::https(req.address.clone(), tls.pinned_to(pin))
+            DeviceEndpoint::https(req.address.clone(), pinned_options(&tls, pin))
         }
         AccessScheme::Plain => DeviceEndpoint::http(req.address.clone()),
     };
