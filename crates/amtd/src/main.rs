@@ -52,9 +52,6 @@ enum Command {
     Sim(sim_cmd::SimArgs),
     /// The embedded CA: init, issue, revoke, CRLs, trust files.
     Ca(pki_cmd::CaArgs),
-    /// Maintenance of a running server: run a pass (CRL push, renewal, password rotation,
-    /// clocks), list operations, revoke a certificate, show the console certificate.
-    Maintenance(maintenance_cmd::MaintenanceArgs),
     /// Power state or change of devices (one, a list, or --tag/--profile/--state/--all).
     Power(console_cmd::PowerArgs),
     /// The next boot of devices: pxe, bios, ider-cd or ider-floppy.
@@ -73,6 +70,9 @@ enum Command {
     Sol(redir_cmd::SolArgs),
     /// Serve a disk image as a device's IDE-R CD-ROM (--reboot boots the host from it).
     Ider(redir_cmd::IderArgs),
+    /// Maintenance of a running server: run a pass (CRL push, renewal, password rotation,
+    /// clocks), list operations, revoke a certificate, show the console certificate.
+    Maintenance(maintenance_cmd::MaintenanceArgs),
 }
 
 fn main() -> Result<()> {
@@ -88,7 +88,6 @@ fn main() -> Result<()> {
         Command::Wsman { command } => wsman_cmd::run(command),
         Command::Sim(args) => sim_cmd::run(args),
         Command::Ca(args) => pki_cmd::run(args),
-        Command::Maintenance(args) => maintenance_cmd::run(args),
         Command::Power(args) => console_cmd::power(args),
         Command::Boot(args) => console_cmd::boot(args),
         Command::Inventory(args) => console_cmd::inventory(args),
@@ -98,5 +97,6 @@ fn main() -> Result<()> {
         Command::Adopt(args) => console_cmd::adopt(args),
         Command::Sol(args) => redir_cmd::sol(args),
         Command::Ider(args) => redir_cmd::ider(args),
+        Command::Maintenance(args) => maintenance_cmd::run(args),
     }
 }
