@@ -443,7 +443,7 @@ impl Api {
     }
 }
 
-fn data_dir(args: &ServerArgs) -> Result<PathBuf> {
+pub(crate) fn data_dir(args: &ServerArgs) -> Result<PathBuf> {
     if let Some(d) = &args.data_dir {
         return Ok(d.clone());
     }

@@ -225,11 +225,22 @@ fn resolve(t: &Target) -> Result<Resolved> {
         }
         (None, Some(roots)) => {
             let server_name = fqdn.clone().unwrap_or_else(|| address.clone());
-            let tls = TlsOptions::new(ServerVerification::RootCerts(roots.clone()))
+            let mut tls = TlsOptions::new(ServerVerification::RootCerts(roots.clone()))
                 .with_server_name(&server_name);
+            let mut session =
+                DeviceSession::tls_verified(&name, &address, &server_name, roots, password.clone());
+            // A device in mutual TLS wants the console certificate (M8): on the server's own
+            // machine the CLI reads it from the data directory (sealed under the KEK, so only
+            // who may read the KEK can use it); offered only when the device asks.
+            if t.device.is_some() {
+                if let Some(id) = local_console_identity(&t.server) {
+                    tls = tls.with_client_identity(id.clone());
+                    session = session.with_client_identity(id);
+                }
+            }
             (
-                RedirectionTarget::tls(&address, tls, &user, password.clone()),
-                DeviceSession::tls_verified(&name, &address, &server_name, roots, password),
+                RedirectionTarget::tls(&address, tls, &user, password),
+                session,
             )
         }
         // --host without a way to verify TLS: plain.
@@ -251,6 +262,17 @@ fn resolve(t: &Target) -> Result<Resolved> {
         target,
         wsman,
     })
+}
+
+/// The server's console certificate (mutual TLS), when this process can read the server's
+/// data directory and its KEK; `None` otherwise (devices in server-auth TLS do not need it).
+fn local_console_identity(
+    args: &crate::client::ServerArgs,
+) -> Option<amtd_infra::transport::ClientIdentity> {
+    let dir = crate::client::data_dir(args).ok()?;
+    let pki = amtd_infra::pki_store::PkiStore::open(&dir.join("ca"), &dir.join("ca.kek")).ok()?;
+    let id = pki.load_console_identity().ok()??;
+    amtd_infra::device_tls::client_identity(&id).ok()
 }
 
 /// A text answer of the API (the PEM trust chain).

@@ -418,3 +418,48 @@ fn a_revoked_console_certificate_is_pushed_to_the_device_and_refused_by_it() {
         "{ops}"
     );
 }
+
+/// `amtd sol <uuid>` against a device in mutual TLS: the CLI, on the server's machine, offers
+/// the server's console certificate from the data directory, so the session opens over
+/// 16995 and the emulated console answers.
+#[test]
+fn sol_by_uuid_presents_the_console_certificate_to_a_mutual_tls_device() {
+    use std::io::Write as _;
+    use std::process::{Command, Stdio};
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path();
+    let serve = serve_mutual(
+        path,
+        "[profile.redirection]\nsol = true\nider = false\nkvm = false\n",
+    );
+    let (_sim, _ip) = serve.start_device();
+    provisioned(&serve);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_amtd"))
+        .current_dir(path)
+        .env("RUST_BACKTRACE", "0")
+        .args(["sol", FIRST_UUID])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"operator\r")
+        .unwrap();
+    let pid = child.id();
+    let watchdog = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_secs(60));
+        let _ = Command::new("kill").arg(pid.to_string()).status();
+    });
+    let out = child.wait_with_output().unwrap();
+    drop(watchdog);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stdout}{stderr}\n{}", serve.log());
+    assert!(stdout.contains("login: "), "{stdout}{stderr}");
+    assert!(stderr.contains("Connected to"), "{stderr}");
+}
