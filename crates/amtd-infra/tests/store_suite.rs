@@ -856,9 +856,29 @@ mod cases {
             .unwrap()
             .try_get("n")
             .unwrap();
+        // Every migration file of the backend, applied once however many instances opened it.
+        let dir =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(match stores[0].backend() {
+                amtd_infra::store::Backend::Sqlite => "migrations/sqlite",
+                amtd_infra::store::Backend::Postgres => "migrations/postgres",
+            });
+        let files = std::fs::read_dir(&dir)
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .is_ok_and(|e| e.path().extension().is_some_and(|x| x == "sql"))
+            })
+            .count();
+        assert!(
+            files >= 5,
+            "0001_initial … 0005_defense in {}",
+            dir.display()
+        );
         assert_eq!(
-            n, 3,
-            "0001_initial, 0002_rejected_hellos and 0003_maintenance"
+            n,
+            i64::try_from(files).unwrap(),
+            "migrations in {}",
+            dir.display()
         );
         let expected = if db.url.starts_with("sqlite") {
             Backend::Sqlite
