@@ -11,67 +11,25 @@
 //! CA issued for the device is either installed (exactly one) or revoked.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod support;
+
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use support::{amtd_env, random_octets, root_hash_hex, text, wait_for, Running};
 
 const PFX_PASSWORD: &str = "pfx-test-password";
 
-/// Kills the background process when the test ends, however it ends.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn random_octets() -> (u8, u8, u16) {
-    let n = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos()
-        ^ std::process::id().wrapping_mul(2_654_435_761);
-    (
-        100 + (n % 100) as u8,
-        1 + ((n >> 8) % 250) as u8,
-        20_000 + ((n >> 3) % 30_000) as u16,
-    )
-}
-
+/// `amtd args…` in `dir`, with the password of the provisioning certificate's PKCS#12.
 fn amtd(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_amtd"))
-        .current_dir(dir)
-        .env("RUST_BACKTRACE", "0")
-        .env("AMTD_PFX_PASSWORD", PFX_PASSWORD)
-        .args(args)
-        .output()
-        .expect("run amtd")
+    amtd_env(dir, args, &[("AMTD_PFX_PASSWORD", PFX_PASSWORD)])
 }
 
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
+/// Starts `amtd serve` on `dir/amtd.toml`, set to kill itself at `crash_at` (see the server's
+/// recovery module), its log in `dir/log`.
 fn serve(dir: &Path, crash_at: Option<&str>, log: &str) -> Child {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_amtd"));
     cmd.current_dir(dir)
@@ -86,22 +44,6 @@ fn serve(dir: &Path, crash_at: Option<&str>, log: &str) -> Child {
         cmd.env("AMTD_TEST_CRASH_AT", p);
     }
     cmd.spawn().expect("start amtd serve")
-}
-
-/// SHA-256 of the last certificate in a PEM file (the root in `amtd ca trust-pem`'s order).
-fn root_hash_hex(pem: &str) -> String {
-    use base64::Engine as _;
-    let last = pem
-        .split("-----BEGIN CERTIFICATE-----")
-        .filter_map(|b| b.split("-----END CERTIFICATE-----").next())
-        .filter(|b| !b.trim().is_empty())
-        .last()
-        .unwrap();
-    let b64: String = last.chars().filter(|c| !c.is_whitespace()).collect();
-    let der = base64::engine::general_purpose::STANDARD
-        .decode(b64)
-        .unwrap();
-    amt_pki::CertHash::of_der(amt_pki::HashAlgorithm::Sha256, &der).to_hex()
 }
 
 /// The kill points, in flow order, for the server's default profile. `+reply`: after the

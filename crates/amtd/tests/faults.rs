@@ -13,104 +13,25 @@
 //! - `lost-hellos:N`: the device backs off and the hello that gets through is provisioned.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod support;
+
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
 use serde_json::Value;
+use support::{amtd_env, random_octets, request, root_hash_hex, text, wait_for, Running};
 
-fn random_octets() -> (u8, u8, u16) {
-    let n = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos()
-        ^ std::process::id().wrapping_mul(2_654_435_761);
-    (
-        100 + (n % 100) as u8,
-        1 + ((n >> 8) % 250) as u8,
-        20_000 + ((n >> 3) % 30_000) as u16,
-    )
-}
+const PFX_PASSWORD: &str = "pfx-test-password";
 
-/// Kills the background process when the test ends, however it ends.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
+/// `amtd args…` in `dir`, with the password of the provisioning certificate's PKCS#12.
 fn amtd(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_amtd"))
-        .current_dir(dir)
-        .env("RUST_BACKTRACE", "0")
-        .env("AMTD_PFX_PASSWORD", "pfx-test-password")
-        .args(args)
-        .output()
-        .expect("run amtd")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(250));
-    }
-}
-
-/// SHA-256 of the last certificate in a PEM file (the root in `amtd ca trust-pem`'s order).
-fn root_hash_hex(pem: &str) -> String {
-    use base64::Engine as _;
-    let last = pem
-        .split("-----BEGIN CERTIFICATE-----")
-        .filter(|b| b.contains("-----END CERTIFICATE-----"))
-        .last()
-        .unwrap();
-    let b64: String = last
-        .split("-----END CERTIFICATE-----")
-        .next()
-        .unwrap()
-        .split_whitespace()
-        .collect();
-    let der = base64::engine::general_purpose::STANDARD
-        .decode(b64)
-        .unwrap();
-    amt_pki::CertHash::of_der(amt_pki::HashAlgorithm::Sha256, &der).to_hex()
+    amtd_env(dir, args, &[("AMTD_PFX_PASSWORD", PFX_PASSWORD)])
 }
 
 /// A raw HTTP GET, with a bearer token when given: (status, body).
 fn http_get_with(api: &str, path: &str, token: Option<&str>) -> (u16, Vec<u8>) {
-    use std::io::{Read, Write};
-    let host = api.strip_prefix("http://").unwrap();
-    let mut s = std::net::TcpStream::connect(host).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let auth = token
-        .map(|t| format!("Authorization: Bearer {t}\r\n"))
-        .unwrap_or_default();
-    write!(
-        s,
-        "GET {path} HTTP/1.1\r\nHost: {host}\r\n{auth}Connection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    let end = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
-    let head = String::from_utf8_lossy(&raw[..end]).to_string();
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    (status, raw[end + 4..].to_vec())
+    request(api, "GET", path, token, b"")
 }
 
 /// A raw HTTP GET without credentials: (status, body).
@@ -199,7 +120,7 @@ fn each_device_fault_ends_in_its_documented_outcome() {
         Command::new(env!("CARGO_BIN_EXE_amtd"))
             .current_dir(path)
             .env("RUST_BACKTRACE", "0")
-            .env("AMTD_PFX_PASSWORD", "pfx-test-password")
+            .env("AMTD_PFX_PASSWORD", PFX_PASSWORD)
             .args(["serve", "--config", "amtd.toml"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -8,15 +8,18 @@
 //! floors and generous bounds, never a measure of our speed.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod support;
+
 use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use amt_wire::hello::{Hello, RootHash, RootHashList, Uuid16};
 use serde_json::Value;
+use support::{amtd_env, random_octets, root_hash_hex, text, wait_for, Running};
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpSocket;
 use tokio::sync::Semaphore;
@@ -43,76 +46,11 @@ fn flood_settings() -> (u64, u64, bool) {
     )
 }
 
-fn random_octets() -> (u8, u8, u16) {
-    let n = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos()
-        ^ std::process::id().wrapping_mul(2_654_435_761);
-    (
-        100 + (n % 100) as u8,
-        1 + ((n >> 8) % 250) as u8,
-        20_000 + ((n >> 3) % 30_000) as u16,
-    )
-}
+const PFX_PASSWORD: &str = "pfx-test-password";
 
-/// Kills the background process when the test ends, however it ends.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
+/// `amtd args…` in `dir`, with the password of the provisioning certificate's PKCS#12.
 fn amtd(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_amtd"))
-        .current_dir(dir)
-        .env("RUST_BACKTRACE", "0")
-        .env("AMTD_PFX_PASSWORD", "pfx-test-password")
-        .args(args)
-        .output()
-        .expect("run amtd")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    loop {
-        if let Some(v) = f() {
-            return v;
-        }
-        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
-/// SHA-256 of the last certificate in a PEM file (the root in `amtd ca trust-pem`'s order).
-fn root_hash_hex(pem: &str) -> String {
-    use base64::Engine as _;
-    let last = pem
-        .split("-----BEGIN CERTIFICATE-----")
-        .filter(|b| b.contains("-----END CERTIFICATE-----"))
-        .last()
-        .unwrap();
-    let b64: String = last
-        .split("-----END CERTIFICATE-----")
-        .next()
-        .unwrap()
-        .split_whitespace()
-        .collect();
-    let der = base64::engine::general_purpose::STANDARD
-        .decode(b64)
-        .unwrap();
-    amt_pki::CertHash::of_der(amt_pki::HashAlgorithm::Sha256, &der).to_hex()
+    amtd_env(dir, args, &[("AMTD_PFX_PASSWORD", PFX_PASSWORD)])
 }
 
 /// A running `amtd serve` with a CA, a provisioning certificate and an operator mapping.
@@ -165,7 +103,7 @@ impl Server {
             Command::new(env!("CARGO_BIN_EXE_amtd"))
                 .current_dir(&path)
                 .env("RUST_BACKTRACE", "0")
-                .env("AMTD_PFX_PASSWORD", "pfx-test-password")
+                .env("AMTD_PFX_PASSWORD", PFX_PASSWORD)
                 .args(["serve", "--config", "amtd.toml"])
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())

@@ -3,63 +3,18 @@
 //! and serves its CRL; `amtd serve` starts on a minimal config and refuses to run without a CA.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod support;
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
+use support::{amtd, random_octets, spawn_env, text, wait_for, Running, Serve, FIRST_UUID};
 
-fn random_octets() -> (u8, u8, u16) {
-    let n = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos()
-        ^ std::process::id().wrapping_mul(2_654_435_761);
-    (
-        100 + (n % 100) as u8,
-        1 + ((n >> 8) % 250) as u8,
-        20_000 + ((n >> 3) % 30_000) as u16,
-    )
-}
-
-/// Kills the background server when the test ends, however it ends.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn amtd(dir: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_amtd"))
-        .current_dir(dir)
-        .env("RUST_BACKTRACE", "0")
-        .args(args)
-        .output()
-        .expect("run amtd")
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
+/// Starts `amtd args…` in the background, its output in `dir/amtd.log`.
 fn spawn(dir: &Path, args: &[&str]) -> Running {
-    Running(
-        Command::new(env!("CARGO_BIN_EXE_amtd"))
-            .current_dir(dir)
-            .env("RUST_BACKTRACE", "0")
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start amtd"),
-    )
+    spawn_env(dir, args, &[], "amtd.log")
 }
 
 /// A raw HTTP GET without credentials: (status, body).
@@ -82,18 +37,6 @@ fn get(api: &str, path: &str) -> (u16, Vec<u8>) {
     );
     let status = head.split(' ').nth(1).unwrap().parse().unwrap();
     (status, raw[end + 4..].to_vec())
-}
-
-fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<String>) -> String {
-    let start = Instant::now();
-    loop {
-        let last = match f() {
-            Some(ok) => return ok,
-            None => start.elapsed(),
-        };
-        assert!(last < timeout, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
 }
 
 fn api_of(data_dir: &Path) -> String {
@@ -275,22 +218,13 @@ fn lab_api_lists_provisioned_devices_reveals_passwords_and_serves_the_crl() {
 
 /// A raw HTTP request with a bearer token: (status, body).
 fn request(api: &str, method: &str, path: &str, token: &str, body: Option<&str>) -> (u16, Vec<u8>) {
-    let host = api.strip_prefix("http://").unwrap();
-    let mut s = TcpStream::connect(host).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let body = body.unwrap_or("");
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
+    support::request(
+        api,
+        method,
+        path,
+        Some(token),
+        body.unwrap_or_default().as_bytes(),
     )
-    .unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).unwrap();
-    let end = raw.windows(4).position(|w| w == b"\r\n\r\n").unwrap();
-    let head = String::from_utf8_lossy(&raw[..end]).to_string();
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    (status, raw[end + 4..].to_vec())
 }
 
 #[test]
@@ -369,123 +303,22 @@ fn serve_refuses_without_a_ca_then_answers_an_empty_device_list() {
     assert!(out.status.success(), "{}", text(&out));
 }
 
-/// SHA-256 of the last certificate in a PEM file (the root in `amtd ca trust-pem`'s order).
-fn root_hash_hex(pem: &str) -> String {
-    use base64::Engine as _;
-    let last = pem
-        .split("-----BEGIN CERTIFICATE-----")
-        .filter(|b| b.contains("-----END CERTIFICATE-----"))
-        .last()
-        .unwrap();
-    let b64: String = last
-        .split("-----END CERTIFICATE-----")
-        .next()
-        .unwrap()
-        .split_whitespace()
-        .collect();
-    let der = base64::engine::general_purpose::STANDARD
-        .decode(b64)
-        .unwrap();
-    amt_pki::CertHash::of_der(amt_pki::HashAlgorithm::Sha256, &der).to_hex()
-}
-
 #[test]
 fn serve_provisions_an_emulated_device_named_by_the_operator_mapping() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path();
-    let (a, b, port) = random_octets();
-    let server_ip = format!("127.{a}.{b}.200");
-    let first_ip = format!("127.{a}.{b}.101");
-    let uuid = "8086e000-0000-4000-8000-000000000001";
-    let ca = |args: &[&str]| {
-        let mut all = vec!["ca", "--store", "amtd-data/ca", "--kek", "amtd-data/ca.kek"];
-        all.extend_from_slice(args);
-        let out = Command::new(env!("CARGO_BIN_EXE_amtd"))
-            .current_dir(path)
-            .env("RUST_BACKTRACE", "0")
-            .env("AMTD_PFX_PASSWORD", "pfx-test-password")
-            .args(&all)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", text(&out));
-    };
-    std::fs::create_dir(path.join("amtd-data")).unwrap();
-    ca(&["init", "--create-kek"]);
-    ca(&[
-        "issue-provisioning",
-        "--fqdn",
-        "provisioning.amt.test",
-        "--out",
-        "prov.pfx",
-    ]);
-    ca(&["trust-pem", "--out", "trust.pem"]);
-    let root = root_hash_hex(&std::fs::read_to_string(path.join("trust.pem")).unwrap());
-
-    // The provisioning certificate comes from the config (PKCS#12, password from the env).
-    std::fs::write(
-        path.join("amtd.toml"),
-        format!(
-            "[server]\napi_bind = \"{server_ip}:0\"\nhello_bind = \"{server_ip}\"\n\
-             hello_port = {port}\n\
-             [[provisioning_certificate]]\nname = \"test\"\npkcs12 = \"prov.pfx\"\n\
-             pkcs12_password_env = \"AMTD_TEST_PFX_PASSWORD\"\n\
-             [fqdn]\nstrategies = [\"operator-mapping\"]\n\
-             [fqdn.mapping]\n\"{uuid}\" = \"amtdev00001.amt.test\"\n"
-        ),
-    )
-    .unwrap();
-    let _serve = Running(
-        Command::new(env!("CARGO_BIN_EXE_amtd"))
-            .current_dir(path)
-            .env("RUST_BACKTRACE", "0")
-            .env("AMTD_TEST_PFX_PASSWORD", "pfx-test-password")
-            .args(["serve", "--config", "amtd.toml"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_for("amtd serve's API", Duration::from_secs(60), || {
-        amtd(path, &["devices", "--json"])
-            .status
-            .success()
-            .then(String::new)
-    });
-
-    // One emulated device, configured with the server's address and trusting the CA's root.
-    std::fs::write(
-        path.join("fleet.toml"),
-        format!("[defaults]\nextra_root_hashes = [\"{root}\"]\n"),
-    )
-    .unwrap();
-    let port_text = port.to_string();
-    let _sim = spawn(
-        path,
-        &[
-            "sim",
-            "--count",
-            "1",
-            "--first-ip",
-            &first_ip,
-            "--fleet",
-            "fleet.toml",
-            "--provisioning-server",
-            &server_ip,
-            "--hello-port",
-            &port_text,
-            "--state-dir",
-            "sim-state",
-        ],
-    );
-    let shown = wait_for("the device provisioned", Duration::from_secs(120), || {
-        let out = amtd(path, &["device", uuid, "--json"]);
+    // The provisioning certificate comes from the config (PKCS#12, password from the env); the
+    // device is configured with the server's address and trusts the CA's root.
+    let serve = Serve::start(path, "", &[]);
+    let (_sim, first_ip) = serve.start_device();
+    let v = wait_for("the device provisioned", Duration::from_secs(120), || {
+        let out = amtd(path, &["device", FIRST_UUID, "--json"]);
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
-        (v["state"] == "provisioned").then(|| v.to_string())
+        (v["state"] == "provisioned").then_some(v)
     });
-    let v: serde_json::Value = serde_json::from_str(&shown).unwrap();
     assert_eq!(v["fqdn"], "amtdev00001.amt.test", "{v}");
     assert_eq!(v["address"], first_ip.as_str(), "{v}");
-    let out = amtd(path, &["device", uuid, "reveal-password"]);
+    let out = amtd(path, &["device", FIRST_UUID, "reveal-password"]);
     assert!(out.status.success(), "{}", text(&out));
     let password = String::from_utf8_lossy(&out.stdout).trim_end().to_owned();
     amt_wsman::password::validate_admin_password(&password).unwrap();

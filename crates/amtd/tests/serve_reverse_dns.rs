@@ -5,94 +5,13 @@
 //! not the device's own host name, so only reverse DNS can have given it.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
+mod support;
+
 use std::net::IpAddr;
-use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use amtd_infra::dns::{DnsServer, Zone};
-
-fn random_octets() -> (u8, u8, u16) {
-    let n = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .subsec_nanos()
-        ^ std::process::id().wrapping_mul(2_654_435_761);
-    (
-        100 + (n % 100) as u8,
-        1 + ((n >> 8) % 250) as u8,
-        20_000 + ((n >> 3) % 30_000) as u16,
-    )
-}
-
-/// Kills a background amtd we started when the test ends, however it ends.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn amtd(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_amtd"))
-        .current_dir(dir)
-        .env("RUST_BACKTRACE", "0")
-        .envs(env.iter().copied())
-        .args(args)
-        .output()
-        .expect("run amtd")
-}
-
-fn spawn(dir: &Path, args: &[&str], env: &[(&str, &str)], log: &str) -> Running {
-    Running(
-        Command::new(env!("CARGO_BIN_EXE_amtd"))
-            .current_dir(dir)
-            .env("RUST_BACKTRACE", "0")
-            .envs(env.iter().copied())
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(dir.join(log)).unwrap())
-            .spawn()
-            .expect("start amtd"),
-    )
-}
-
-fn text(out: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    )
-}
-
-fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<String>) -> String {
-    let start = Instant::now();
-    loop {
-        if let Some(ok) = f() {
-            return ok;
-        }
-        assert!(start.elapsed() < timeout, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
-
-/// SHA-256 of the last certificate in a PEM bundle (the root), in hex.
-fn root_hash_hex(pem: &str) -> String {
-    use base64::Engine;
-    let last = pem.rsplit("-----BEGIN CERTIFICATE-----").next().unwrap();
-    let b64: String = last
-        .split("-----END CERTIFICATE-----")
-        .next()
-        .unwrap()
-        .split_whitespace()
-        .collect();
-    let der = base64::engine::general_purpose::STANDARD
-        .decode(b64)
-        .unwrap();
-    amt_pki::CertHash::of_der(amt_pki::HashAlgorithm::Sha256, &der).to_hex()
-}
+use support::{amtd_env, random_octets, root_hash_hex, spawn_env, text, wait_for};
 
 #[test]
 fn serve_names_a_device_by_reverse_dns_through_the_configured_resolver() {
@@ -123,7 +42,7 @@ fn serve_names_a_device_by_reverse_dns_through_the_configured_resolver() {
     let ca = |args: &[&str]| {
         let mut all = vec!["ca", "--store", "amtd-data/ca", "--kek", "amtd-data/ca.kek"];
         all.extend_from_slice(args);
-        let out = amtd(path, &all, &[("AMTD_PFX_PASSWORD", "pfx-test-password")]);
+        let out = amtd_env(path, &all, &[("AMTD_PFX_PASSWORD", "pfx-test-password")]);
         assert!(out.status.success(), "{}", text(&out));
     };
     std::fs::create_dir(path.join("amtd-data")).unwrap();
@@ -150,9 +69,9 @@ fn serve_names_a_device_by_reverse_dns_through_the_configured_resolver() {
         ),
     )
     .unwrap();
-    let _serve = spawn(path, &["serve", "--config", "amtd.toml"], &env, "serve.log");
+    let _serve = spawn_env(path, &["serve", "--config", "amtd.toml"], &env, "serve.log");
     wait_for("amtd serve's API", Duration::from_secs(60), || {
-        amtd(path, &["devices", "--json"], &[])
+        amtd_env(path, &["devices", "--json"], &[])
             .status
             .success()
             .then(String::new)
@@ -165,7 +84,7 @@ fn serve_names_a_device_by_reverse_dns_through_the_configured_resolver() {
     )
     .unwrap();
     let port_text = port.to_string();
-    let _sim = spawn(
+    let _sim = spawn_env(
         path,
         &[
             "sim",
@@ -186,7 +105,7 @@ fn serve_names_a_device_by_reverse_dns_through_the_configured_resolver() {
         "sim.log",
     );
     let shown = wait_for("the device provisioned", Duration::from_secs(120), || {
-        let out = amtd(path, &["device", uuid, "--json"], &[]);
+        let out = amtd_env(path, &["device", uuid, "--json"], &[]);
         let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
         (v["state"] == "provisioned").then(|| v.to_string())
     });

@@ -1,4 +1,4 @@
-//! Shared by the profile and PostgreSQL end-to-end tests: run the `amtd` binary, start
+//! Shared by the `amtd` binary's end-to-end tests: run the `amtd` binary, start
 //! `amtd serve` on a fresh CA with a provisioning certificate, start one emulated device, and
 //! talk to the REST API with raw HTTP. Everything binds to a random 127.x.y.0/24 on loopback.
 #![allow(dead_code)]
