@@ -146,6 +146,10 @@ pub struct Config {
     pub lab: LabConfig,
     /// `[maintenance]`: the scheduled maintenance job (CRL push, renewal, rotation, clocks).
     pub maintenance: MaintenanceConfig,
+    /// `[dhcp]`: where the DHCP server's leases are read (FQDN strategy `dhcp-lease`).
+    pub dhcp: DhcpConfig,
+    /// `[check]`: what `amtd check` expects of the infrastructure (SPEC C1).
+    pub check: CheckConfig,
 }
 
 /// `[server]`.
@@ -434,6 +438,9 @@ pub enum FqdnStrategy {
     DeviceSettings,
     /// `[fqdn.mapping]` (`operator-mapping`).
     OperatorMapping,
+    /// The DHCP server's lease for the hello's source address: its client FQDN (option 81) or
+    /// host name (`dhcp-lease`; Kea's lease file or control socket, `[dhcp]`).
+    DhcpLease,
 }
 
 impl FqdnStrategy {
@@ -443,6 +450,7 @@ impl FqdnStrategy {
             Self::ReverseDns => "reverse-dns",
             Self::DeviceSettings => "device-settings",
             Self::OperatorMapping => "operator-mapping",
+            Self::DhcpLease => "dhcp-lease",
         }
     }
 }
@@ -453,6 +461,109 @@ pub struct DnsConfig {
     /// DNS server that reverse DNS (FQDN discovery) asks; `None`: reverse DNS finds nothing
     /// (amtd never asks the system resolver).
     pub resolver: Option<SocketAddr>,
+    /// `[dns.tsig]`: the TSIG key shared with the DNS server (RFC 8945). Signs RFC 2136
+    /// updates and lets `amtd check` read the DNS server's clock.
+    pub tsig: Option<TsigKeyConfig>,
+    /// `[dns.update]`: amtd registers device A/PTR records itself (RFC 2136), for networks
+    /// whose DHCP server does not (SPEC N1).
+    pub update: DnsUpdateConfig,
+}
+
+/// `[dns.tsig]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TsigKeyConfig {
+    /// Key name, as the DNS server knows it (`ddns-key`).
+    pub name: String,
+    /// MAC algorithm.
+    pub algorithm: TsigAlgorithm,
+    /// Environment variable holding the base64 secret (as `tsig-keygen` prints it).
+    pub secret_env: EnvVarName,
+}
+
+/// TSIG MAC algorithms amtd signs with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TsigAlgorithm {
+    /// `hmac-sha256` (the default of `tsig-keygen`).
+    HmacSha256,
+    /// `hmac-sha384`.
+    HmacSha384,
+    /// `hmac-sha512`.
+    HmacSha512,
+}
+
+impl TsigAlgorithm {
+    /// The name used in the config file and by BIND.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::HmacSha256 => "hmac-sha256",
+            Self::HmacSha384 => "hmac-sha384",
+            Self::HmacSha512 => "hmac-sha512",
+        }
+    }
+}
+
+/// `[dns.update]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DnsUpdateConfig {
+    /// Register A and PTR records for provisioned devices (needs `[dns.tsig]`).
+    pub enabled: bool,
+    /// The primary server to send updates to (default: `[dns] resolver`).
+    pub server: Option<SocketAddr>,
+    /// TTL of the records.
+    pub ttl: u32,
+}
+
+impl Default for DnsUpdateConfig {
+    fn default() -> Self {
+        DnsUpdateConfig {
+            enabled: false,
+            server: None,
+            ttl: 300,
+        }
+    }
+}
+
+/// `[dhcp]`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct DhcpConfig {
+    /// Kea's memfile lease file (CSV, `lease-database.name`).
+    pub kea_lease_file: Option<PathBuf>,
+    /// Kea's unix control socket (`control-socket.socket-name`; command `lease4-get`).
+    pub kea_control_socket: Option<PathBuf>,
+}
+
+/// `[check]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckConfig {
+    /// The domain devices must get from DHCP (option 15); default: none (only shown).
+    pub domain: Option<String>,
+    /// Interface the DHCP probe runs on (`--interface` overrides).
+    pub interface: Option<String>,
+    /// This server's addresses, which `ProvisionServer` must resolve to (default: the hello
+    /// listener's address when it is not a wildcard).
+    pub server_addresses: Vec<std::net::IpAddr>,
+    /// NTP servers (SNTP) the clock is compared with.
+    pub time_servers: Vec<SocketAddr>,
+    /// Largest clock skew that does not block (Kerberos allows 5 minutes).
+    pub max_clock_skew: std::time::Duration,
+    /// How long DDNS may take to register the probe's name.
+    pub ddns_timeout: std::time::Duration,
+    /// Root hashes (hex SHA-256) the devices trust besides the factory defaults.
+    pub device_root_hashes: Vec<String>,
+}
+
+impl Default for CheckConfig {
+    fn default() -> Self {
+        CheckConfig {
+            domain: None,
+            interface: None,
+            server_addresses: Vec::new(),
+            time_servers: Vec::new(),
+            max_clock_skew: std::time::Duration::from_secs(300),
+            ddns_timeout: std::time::Duration::from_secs(10),
+            device_root_hashes: Vec::new(),
+        }
+    }
 }
 
 /// `[lab]`.

@@ -271,6 +271,7 @@ fn fqdn_policy(config: &Config) -> FqdnPolicy {
                 }
             }
             FqdnStrategy::DeviceSettings => order.push(Strategy::DeviceSettings),
+            FqdnStrategy::DhcpLease => order.push(Strategy::DhcpLease),
         }
     }
     FqdnPolicy {

@@ -12,8 +12,8 @@ use std::time::Duration;
 
 use amtd_infra::hello_listener::TrailingPolicy;
 use config::{
-    CaConfig, Config, ConfigError, FqdnStrategy, ProvisioningCertificateSource, StoreConfig,
-    TlsMode, UserConsent,
+    CaConfig, CheckConfig, Config, ConfigError, DhcpConfig, FqdnStrategy,
+    ProvisioningCertificateSource, StoreConfig, TlsMode, TsigAlgorithm, UserConsent,
 };
 
 fn repo() -> PathBuf {
@@ -108,11 +108,16 @@ fn empty_config_gives_the_embedded_defaults() {
         c.fqdn.strategies,
         [
             FqdnStrategy::ReverseDns,
+            FqdnStrategy::DhcpLease,
             FqdnStrategy::DeviceSettings,
             FqdnStrategy::OperatorMapping
         ]
     );
     assert_eq!(c.dns.resolver, None);
+    assert_eq!(c.dns.tsig, None);
+    assert!(!c.dns.update.enabled);
+    assert_eq!(c.dhcp, DhcpConfig::default());
+    assert_eq!(c.check, CheckConfig::default());
     assert_eq!((c.lab.domain.as_str(), c.lab.devices), ("amt.test", 20));
     assert_eq!(c.lab.profile, "default");
 }
@@ -461,4 +466,84 @@ fn tempfile_dir() -> PathBuf {
     let dir = std::env::temp_dir().join(format!("amtd-config-test-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+#[test]
+fn dns_update_dhcp_and_check_sections_are_validated() {
+    let c = load(
+        r#"
+        [dns]
+        resolver = "10.99.0.1"
+        [dns.tsig]
+        key_name = "ddns-key"
+        secret_env = "AMTD_TSIG_SECRET"
+        [dns.update]
+        enabled = true
+        [dhcp]
+        kea_lease_file = "kea/leases4.csv"
+        [check]
+        domain = "AMT.test."
+        interface = "veth-dev"
+        server_addresses = ["10.99.0.1"]
+        time_servers = ["10.99.0.1"]
+        max_clock_skew = "2m"
+        "#,
+    )
+    .expect("valid");
+    assert_eq!(
+        c.dns.tsig.as_ref().map(|t| t.name.as_str()),
+        Some("ddns-key")
+    );
+    assert_eq!(
+        c.dns.tsig.as_ref().map(|t| t.algorithm),
+        Some(TsigAlgorithm::HmacSha256)
+    );
+    assert!(c.dns.update.enabled);
+    assert_eq!(
+        c.dhcp.kea_lease_file,
+        Some("/etc/amtd/kea/leases4.csv".into())
+    );
+    assert_eq!(c.check.domain.as_deref(), Some("amt.test"));
+    assert_eq!(
+        c.check.time_servers,
+        ["10.99.0.1:123"
+            .parse::<std::net::SocketAddr>()
+            .expect("addr")]
+    );
+    assert_eq!(c.check.max_clock_skew, std::time::Duration::from_secs(120));
+
+    let problems = problems(
+        r#"
+        [fqdn]
+        strategies = ["dhcp-lease"]
+        [dns.tsig]
+        key_name = "ddns-key"
+        secret = "c2VjcmV0"
+        algorithm = "hmac-md5"
+        [dns.update]
+        enabled = true
+        [check]
+        interface = "an interface name that is far too long"
+        server_addresses = ["prov.amt.test"]
+        device_root_hashes = ["abc"]
+        ddns_timeout = "0s"
+        "#,
+    );
+    for needle in [
+        "fqdn.strategies",
+        "dns.tsig.secret",
+        "dns.tsig.secret_env",
+        "dns.tsig.algorithm",
+        "dns.update.server",
+        "check.interface",
+        "check.server_addresses[0]",
+        "check.device_root_hashes[0]",
+        "check.ddns_timeout",
+    ] {
+        assert!(
+            problems.iter().any(|p| p.contains(needle)),
+            "{needle} not named in:\n{}",
+            problems.join("\n")
+        );
+    }
 }

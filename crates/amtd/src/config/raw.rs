@@ -20,6 +20,8 @@ pub(super) struct RawConfig {
     pub(super) dns: RawDns,
     pub(super) lab: RawLab,
     pub(super) maintenance: RawMaintenance,
+    pub(super) dhcp: RawDhcp,
+    pub(super) check: RawCheck,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -112,6 +114,45 @@ pub(super) struct RawFqdn {
 #[serde(deny_unknown_fields, default)]
 pub(super) struct RawDns {
     pub(super) resolver: Option<String>,
+    pub(super) tsig: Option<RawTsig>,
+    pub(super) update: RawDnsUpdate,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawTsig {
+    pub(super) key_name: Option<String>,
+    pub(super) algorithm: Option<String>,
+    pub(super) secret_env: Option<String>,
+    /// Present only to say why it is refused (secrets never go in the file).
+    pub(super) secret: Option<toml::Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawDnsUpdate {
+    pub(super) enabled: Option<bool>,
+    pub(super) server: Option<String>,
+    pub(super) ttl: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawDhcp {
+    pub(super) kea_lease_file: Option<String>,
+    pub(super) kea_control_socket: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawCheck {
+    pub(super) domain: Option<String>,
+    pub(super) interface: Option<String>,
+    pub(super) server_addresses: Vec<String>,
+    pub(super) time_servers: Vec<String>,
+    pub(super) max_clock_skew: Option<String>,
+    pub(super) ddns_timeout: Option<String>,
+    pub(super) device_root_hashes: Vec<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

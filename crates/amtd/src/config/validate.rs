@@ -10,7 +10,7 @@ use amt_wsman::classes::amt::Realm;
 use amtd_infra::hello_listener::{HelloListenerConfig, RateLimit, TrailingPolicy};
 
 use super::raw::{
-    RawCa, RawConfig, RawDns, RawFqdn, RawLab, RawMaintenance, RawProfile,
+    RawCa, RawCheck, RawConfig, RawDhcp, RawDns, RawFqdn, RawLab, RawMaintenance, RawProfile,
     RawProvisioningCertificate, RawServer, RawStore,
 };
 use super::*;
@@ -88,8 +88,23 @@ pub(super) fn validate(raw: RawConfig, base: &Path) -> Result<Config, ConfigErro
     let dns = validate_dns(&raw.dns, &mut p);
     let lab = validate_lab(&raw.lab, &raw.profile, &profile_names, &mut p);
     let maintenance = validate_maintenance(&raw.maintenance, &mut p);
+    let dhcp = validate_dhcp(&raw.dhcp, base, &mut p);
+    let check = validate_check(&raw.check, &mut p);
+    if let Some(f) = &fqdn {
+        if f.strategies.contains(&FqdnStrategy::DhcpLease)
+            && raw.fqdn.strategies.is_some()
+            && dhcp
+                .as_ref()
+                .is_some_and(|d| d.kea_lease_file.is_none() && d.kea_control_socket.is_none())
+        {
+            p.add(
+                "fqdn.strategies",
+                "\"dhcp-lease\" is listed, but [dhcp] names no kea_lease_file or kea_control_socket",
+            );
+        }
+    }
 
-    match (server, store, ca, fqdn, dns, lab, maintenance) {
+    match (server, store, ca, fqdn, dns, lab, maintenance, dhcp, check) {
         (
             Some(server),
             Some(store),
@@ -98,6 +113,8 @@ pub(super) fn validate(raw: RawConfig, base: &Path) -> Result<Config, ConfigErro
             Some(dns),
             Some(lab),
             Some(maintenance),
+            Some(dhcp),
+            Some(check),
         ) if p.0.is_empty() => Ok(Config {
             server,
             store,
@@ -108,6 +125,8 @@ pub(super) fn validate(raw: RawConfig, base: &Path) -> Result<Config, ConfigErro
             dns,
             lab,
             maintenance,
+            dhcp,
+            check,
         }),
         _ => Err(ConfigError::Invalid(p.0)),
     }
@@ -785,6 +804,7 @@ fn validate_fqdn(raw: &RawFqdn, p: &mut Problems) -> Option<FqdnConfig> {
     let before = p.0.len();
     let all = [
         FqdnStrategy::ReverseDns,
+        FqdnStrategy::DhcpLease,
         FqdnStrategy::DeviceSettings,
         FqdnStrategy::OperatorMapping,
     ];
@@ -804,7 +824,7 @@ fn validate_fqdn(raw: &RawFqdn, p: &mut Problems) -> Option<FqdnConfig> {
                     None => p.add(
                         format!("fqdn.strategies[{i}]"),
                         format!(
-                            "unknown strategy {n:?} (reverse-dns, device-settings or operator-mapping)"
+                            "unknown strategy {n:?} (reverse-dns, dhcp-lease, device-settings or operator-mapping)"
                         ),
                     ),
                 }
@@ -848,12 +868,192 @@ fn validate_fqdn(raw: &RawFqdn, p: &mut Problems) -> Option<FqdnConfig> {
 }
 
 fn validate_dns(raw: &RawDns, p: &mut Problems) -> Option<DnsConfig> {
-    match &raw.resolver {
-        None => Some(DnsConfig::default()),
-        Some(r) => p
-            .check("dns.resolver", socket_addr(r, Some(53)))
-            .map(|a| DnsConfig { resolver: Some(a) }),
+    let before = p.0.len();
+    let resolver = raw
+        .resolver
+        .as_ref()
+        .and_then(|r| p.check("dns.resolver", socket_addr(r, Some(53))));
+    let tsig = raw.tsig.as_ref().and_then(|t| {
+        if t.secret.is_some() {
+            p.add(
+                "dns.tsig.secret",
+                "secrets never go in the file: put the base64 secret in an environment variable and name it in secret_env",
+            );
+        }
+        let name = match &t.key_name {
+            Some(n) => p.check("dns.tsig.key_name", dns_name(n)),
+            None => {
+                p.add("dns.tsig.key_name", "is required (the key's name on the DNS server)");
+                None
+            }
+        };
+        let algorithm = match t.algorithm.as_deref().unwrap_or("hmac-sha256") {
+            "hmac-sha256" => Some(TsigAlgorithm::HmacSha256),
+            "hmac-sha384" => Some(TsigAlgorithm::HmacSha384),
+            "hmac-sha512" => Some(TsigAlgorithm::HmacSha512),
+            other => {
+                p.add(
+                    "dns.tsig.algorithm",
+                    format!("{other:?} is not supported (hmac-sha256, hmac-sha384 or hmac-sha512)"),
+                );
+                None
+            }
+        };
+        let secret_env = match &t.secret_env {
+            Some(v) => env_name(p, "dns.tsig.secret_env", Some(v)),
+            None => {
+                p.add("dns.tsig.secret_env", "is required (the variable holding the base64 secret)");
+                None
+            }
+        };
+        Some(TsigKeyConfig {
+            name: name?,
+            algorithm: algorithm?,
+            secret_env: secret_env?,
+        })
+    });
+    let defaults = DnsUpdateConfig::default();
+    let update = DnsUpdateConfig {
+        enabled: raw.update.enabled.unwrap_or(defaults.enabled),
+        server: raw
+            .update
+            .server
+            .as_ref()
+            .and_then(|s| p.check("dns.update.server", socket_addr(s, Some(53)))),
+        ttl: match raw.update.ttl {
+            None => defaults.ttl,
+            Some(v) => p
+                .check("dns.update.ttl", count(v, 0, 604_800))
+                .and_then(|n| u32::try_from(n).ok())
+                .unwrap_or(defaults.ttl),
+        },
+    };
+    if update.enabled && raw.tsig.is_none() {
+        p.add(
+            "dns.update.enabled",
+            "RFC 2136 updates are signed: configure the key in [dns.tsig]",
+        );
     }
+    if update.enabled && update.server.is_none() && resolver.is_none() {
+        p.add(
+            "dns.update.server",
+            "is required when [dns] resolver is not set (where do updates go?)",
+        );
+    }
+    (p.0.len() == before).then_some(DnsConfig {
+        resolver,
+        tsig,
+        update,
+    })
+}
+
+fn validate_dhcp(raw: &RawDhcp, base: &Path, p: &mut Problems) -> Option<DhcpConfig> {
+    let before = p.0.len();
+    let path = |p: &mut Problems, key: &str, v: &Option<String>| {
+        v.as_ref()
+            .and_then(|v| p.check(key, nonempty_path(v)).map(|v| resolve(base, v)))
+    };
+    let kea_lease_file = path(p, "dhcp.kea_lease_file", &raw.kea_lease_file);
+    let kea_control_socket = path(p, "dhcp.kea_control_socket", &raw.kea_control_socket);
+    (p.0.len() == before).then_some(DhcpConfig {
+        kea_lease_file,
+        kea_control_socket,
+    })
+}
+
+/// Longest `[check]` wait or skew.
+const MAX_CHECK_DURATION: Duration = Duration::from_secs(86_400);
+
+fn validate_check(raw: &RawCheck, p: &mut Problems) -> Option<CheckConfig> {
+    let before = p.0.len();
+    let defaults = CheckConfig::default();
+    let domain = raw
+        .domain
+        .as_ref()
+        .and_then(|d| p.check("check.domain", dns_name(d)));
+    let interface = raw.interface.as_ref().and_then(|i| {
+        let ok = !i.is_empty()
+            && i.len() <= 15
+            && i.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.@".contains(&b));
+        p.check(
+            "check.interface",
+            if ok {
+                Ok(i.clone())
+            } else {
+                Err(format!(
+                    "{i:?} is not a network interface name (1-15 characters)"
+                ))
+            },
+        )
+    });
+    let mut server_addresses = Vec::new();
+    for (i, a) in raw.server_addresses.iter().enumerate() {
+        if let Some(ip) = p.check(
+            &format!("check.server_addresses[{i}]"),
+            a.parse::<IpAddr>()
+                .map_err(|_| format!("{a:?} is not an IP address")),
+        ) {
+            server_addresses.push(ip);
+        }
+    }
+    let mut time_servers = Vec::new();
+    for (i, a) in raw.time_servers.iter().enumerate() {
+        if let Some(sa) = p.check(
+            &format!("check.time_servers[{i}]"),
+            socket_addr(a, Some(123)),
+        ) {
+            time_servers.push(sa);
+        }
+    }
+    let mut bounded = |key: &str, v: &Option<String>, default: Duration| match v {
+        None => Some(default),
+        Some(text) => p.check(
+            &format!("check.{key}"),
+            duration(text).and_then(|d| {
+                if d.is_zero() || d > MAX_CHECK_DURATION {
+                    Err(format!("{text:?} is outside 1ms..=24h"))
+                } else {
+                    Ok(d)
+                }
+            }),
+        ),
+    };
+    let max_clock_skew = bounded(
+        "max_clock_skew",
+        &raw.max_clock_skew,
+        defaults.max_clock_skew,
+    );
+    let ddns_timeout = bounded("ddns_timeout", &raw.ddns_timeout, defaults.ddns_timeout);
+    let mut device_root_hashes = Vec::new();
+    for (i, h) in raw.device_root_hashes.iter().enumerate() {
+        let h = h.trim().to_ascii_lowercase();
+        let ok = h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit());
+        if let Some(h) = p.check(
+            &format!("check.device_root_hashes[{i}]"),
+            if ok {
+                Ok(h.clone())
+            } else {
+                Err(format!(
+                    "{h:?} is not a SHA-256 hash (64 hexadecimal digits)"
+                ))
+            },
+        ) {
+            device_root_hashes.push(h);
+        }
+    }
+    if p.0.len() > before {
+        return None;
+    }
+    Some(CheckConfig {
+        domain,
+        interface,
+        server_addresses,
+        time_servers,
+        max_clock_skew: max_clock_skew?,
+        ddns_timeout: ddns_timeout?,
+        device_root_hashes,
+    })
 }
 
 fn validate_lab(
