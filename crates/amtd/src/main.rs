@@ -4,6 +4,8 @@
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
+mod check;
+mod check_cmd;
 mod client;
 mod config;
 mod console_cmd;
@@ -73,6 +75,9 @@ enum Command {
     /// Maintenance of a running server: run a pass (CRL push, renewal, password rotation,
     /// clocks), list operations, revoke a certificate, show the console certificate.
     Maintenance(maintenance_cmd::MaintenanceArgs),
+    /// Readiness report: plays a device against DHCP, DNS, PKI and clocks and says, per team,
+    /// what must change (exit 0: nothing blocks provisioning; 1: something does; 2: usage).
+    Check(check_cmd::CheckArgs),
 }
 
 fn main() -> Result<()> {
@@ -98,5 +103,6 @@ fn main() -> Result<()> {
         Command::Sol(args) => redir_cmd::sol(args),
         Command::Ider(args) => redir_cmd::ider(args),
         Command::Maintenance(args) => maintenance_cmd::run(args),
+        Command::Check(args) => check_cmd::run(args),
     }
 }
