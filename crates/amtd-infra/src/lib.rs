@@ -13,6 +13,7 @@ pub mod client;
 pub mod console;
 pub mod defense;
 pub mod device_tls;
+pub mod dhcp_leases;
 pub mod dns;
 pub mod hello_listener;
 pub mod pki_store;

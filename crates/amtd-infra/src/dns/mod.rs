@@ -13,15 +13,21 @@
 //!   Random IDs, responses matched by ID and question, bounded time, TCP after a truncated UDP
 //!   answer.
 //!
+//! - [`Updater`]: RFC 2136 updates signed with TSIG (RFC 8945) that register a device's A and
+//!   PTR records where the DHCP server does not (SPEC N1), and [`tsig_server_time`], the DNS
+//!   server's clock from a signed answer (for `amtd check`).
+//!
 //! Messages are encoded and decoded by `hickory-proto`; every decoded field is checked before
 //! use and nothing a peer sends can panic this module.
 
 mod resolver;
 mod server;
+mod update;
 mod zone;
 
 pub use resolver::{ResolveError, Resolver, ReverseLookup, DEFAULT_TIMEOUT};
 pub use server::{DnsServer, DnsServerHandle, DnsStats};
+pub use update::{tsig_server_time, Registered, TsigKey, UpdateError, Updater, UPDATE_TIMEOUT};
 pub use zone::{Reply, Transport, Zone, PROVISION_SERVER};
 
 use hickory_proto::rr::Name;
