@@ -208,8 +208,10 @@ async fn lab(args: LabArgs) -> Result<()> {
             order: vec![Strategy::ReverseDns, Strategy::OperatorMapping],
             mapping,
             resolver: Some(Resolver::new(dns_addr)),
+            leases: None,
         },
         concurrency: args.concurrency,
+        dns_update: None,
     });
     core.expect(&expected).await;
     // Runs a stopped lab left unfinished are taken up before any hello (P6).

@@ -103,6 +103,7 @@ async fn serve(config: Config, concurrency: usize) -> Result<()> {
         profile,
         fqdn,
         concurrency,
+        dns_update: dns_updater(&config)?,
     });
     // Runs a stopped server left unfinished are taken up before any hello (P6).
     core.recover().await?;
@@ -244,6 +245,32 @@ fn provisioning_certs(config: &Config, pki: &PkiStore) -> Result<Vec<Provisionin
     Ok(out)
 }
 
+/// The TSIG key of `[dns.tsig]`, its secret read from the environment.
+pub fn tsig_key(config: &Config) -> Result<Option<amtd_infra::dns::TsigKey>> {
+    let Some(t) = &config.dns.tsig else {
+        return Ok(None);
+    };
+    let secret = t.secret_env.read()?;
+    let key = amtd_infra::dns::TsigKey::new(&t.name, t.algorithm.name(), secret.expose())
+        .with_context(|| format!("[dns.tsig] key {} (secret from {})", t.name, t.secret_env))?;
+    Ok(Some(key))
+}
+
+/// `[dns.update]`: the RFC 2136 updater, when enabled.
+fn dns_updater(config: &Config) -> Result<Option<amtd_infra::dns::Updater>> {
+    let u = &config.dns.update;
+    if !u.enabled {
+        return Ok(None);
+    }
+    let Some(key) = tsig_key(config)? else {
+        anyhow::bail!("[dns.update] is enabled but [dns.tsig] is not configured");
+    };
+    let Some(server) = u.server.or(config.dns.resolver) else {
+        anyhow::bail!("[dns.update] needs a server (or [dns] resolver)");
+    };
+    Ok(Some(amtd_infra::dns::Updater::new(server, key, u.ttl)))
+}
+
 fn fqdn_policy(config: &Config) -> FqdnPolicy {
     let mut mapping = HashMap::new();
     let mut order = Vec::new();
@@ -278,5 +305,10 @@ fn fqdn_policy(config: &Config) -> FqdnPolicy {
         order,
         mapping,
         resolver: config.dns.resolver.map(Resolver::new),
+        leases: (config.dhcp.kea_lease_file.is_some() || config.dhcp.kea_control_socket.is_some())
+            .then(|| amtd_infra::dhcp_leases::KeaLeases {
+                lease_file: config.dhcp.kea_lease_file.clone(),
+                control_socket: config.dhcp.kea_control_socket.clone(),
+            }),
     }
 }

@@ -17,6 +17,7 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 
 use amtd_core::fqdn::{Finding, FqdnDiscovery, Strategy};
+use amtd_infra::dhcp_leases::KeaLeases;
 use amtd_infra::dns::{Resolver, ReverseLookup};
 use amtd_infra::provision_runner::{read_device_settings, Target};
 
@@ -42,7 +43,14 @@ pub struct FqdnPolicy {
     pub mapping: HashMap<String, MappedDevice>,
     /// The DNS server reverse DNS asks (`None`: the strategy reports [`NO_RESOLVER`]).
     pub resolver: Option<Resolver>,
+    /// Where the DHCP server's leases are read (`None`: the `dhcp-lease` strategy reports
+    /// [`NO_LEASES`]).
+    pub leases: Option<KeaLeases>,
 }
+
+/// The DHCP-lease finding when no lease source is configured.
+pub const NO_LEASES: &str =
+    "no DHCP lease source configured ([dhcp] kea_lease_file or kea_control_socket)";
 
 /// What the `device-settings` strategy needs to read a device before any run: the
 /// provisioning certificates and the hello's trusted root hashes.
@@ -122,7 +130,10 @@ impl FqdnPolicy {
                         Err(why) => d.record(Strategy::DeviceSettings, Finding::Failed(why)),
                     }
                 }
-                Strategy::DhcpLease => {}
+                Strategy::DhcpLease => {
+                    let finding = self.dhcp_lease(source).await;
+                    d.record(Strategy::DhcpLease, finding);
+                }
             }
         }
         let decision = d.decide();
@@ -141,6 +152,37 @@ impl FqdnPolicy {
             fqdn: fqdn.as_str().to_owned(),
             notes,
         })
+    }
+
+    /// The name the DHCP server leased `ip` to (its client FQDN, option 81).
+    async fn dhcp_lease(&self, ip: IpAddr) -> Finding {
+        let Some(leases) = &self.leases else {
+            return Finding::Failed(NO_LEASES.into());
+        };
+        let IpAddr::V4(v4) = ip else {
+            return Finding::Nothing;
+        };
+        match leases.lookup(v4).await {
+            Ok(None) => Finding::Nothing,
+            Ok(Some(lease)) => match lease.fqdn() {
+                Some(fqdn) => match amtd_core::domain::Fqdn::new(fqdn) {
+                    Ok(f) => Finding::Name(f),
+                    Err(e) => Finding::Failed(format!("the lease of {ip} names {fqdn:?}: {e}")),
+                },
+                None => Finding::Failed(format!(
+                    "the DHCP lease of {ip} ({}) has no fully qualified name{}",
+                    lease.hw_address,
+                    lease
+                        .hostname
+                        .as_deref()
+                        .map(|h| format!(
+                            " (only host name {h:?}: the DHCP server has no domain to qualify it)"
+                        ))
+                        .unwrap_or_default()
+                )),
+            },
+            Err(e) => Finding::Failed(e.to_string()),
+        }
     }
 
     /// PTR of `ip` and its forward confirmation, from the configured DNS server.
@@ -177,6 +219,7 @@ mod tests {
             order: vec![Strategy::OperatorMapping],
             mapping,
             resolver: None,
+            leases: None,
         }
     }
 
@@ -211,6 +254,7 @@ mod tests {
             order: order.to_vec(),
             mapping,
             resolver: dns.map(|d| Resolver::new(d.local_addr())),
+            leases: None,
         }
     }
 

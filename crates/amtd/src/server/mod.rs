@@ -62,6 +62,8 @@ pub struct ServerParts {
     pub fqdn: FqdnPolicy,
     /// Devices provisioned at the same time.
     pub concurrency: usize,
+    /// RFC 2136 registration of provisioned devices' A/PTR records (`[dns.update]`).
+    pub dns_update: Option<amtd_infra::dns::Updater>,
 }
 
 /// The running server's state, shared by the hello loop, provisioning tasks and the API.
@@ -82,6 +84,8 @@ pub struct ServerCore {
     deciding: Arc<tokio::sync::Semaphore>,
     /// The maintenance job (CRL push, renewal, rotation, clocks) and its settings.
     maint: maintenance::State,
+    /// RFC 2136 registration of provisioned devices (`[dns.update]`).
+    dns_update: Option<amtd_infra::dns::Updater>,
 }
 
 /// Hellos decided at the same time (FQDN discovery may wait on DNS or the device).
@@ -107,6 +111,7 @@ impl ServerCore {
             crash_at: recovery::crash_point_from_env(),
             deciding: Arc::new(tokio::sync::Semaphore::new(DECIDING)),
             maint: maintenance::State::default(),
+            dns_update: parts.dns_update,
         })
     }
 
@@ -434,6 +439,21 @@ impl ServerCore {
             random: &random,
         });
         let mut hooks = ServerHooks::new(self.clone(), uuid, run_id.clone());
-        Ok(run_provisioning(machine, actions, &self.prov, &target, &mut hooks).await)
+        let outcome = run_provisioning(machine, actions, &self.prov, &target, &mut hooks).await;
+        if let (Outcome::Provisioned(_), Some(updater)) = (&outcome, &self.dns_update) {
+            // The device is provisioned either way: a failed registration is logged for the
+            // DNS team, not turned into a failed run.
+            match updater.register(fqdn, ip).await {
+                Ok(z) => tracing::info!(
+                    device.uuid = %uuid, %fqdn, %ip, forward_zone = %z.forward_zone,
+                    reverse_zone = %z.reverse_zone, "registered A and PTR (RFC 2136)"
+                ),
+                Err(e) => tracing::warn!(
+                    device.uuid = %uuid, %fqdn, %ip, error = %e,
+                    "could not register the device in DNS (RFC 2136)"
+                ),
+            }
+        }
+        Ok(outcome)
     }
 }
