@@ -55,6 +55,7 @@ impl Lookup {
             Lookup::NotFound => "no record".into(),
             Lookup::Failed(ResolveError::Rcode { rcode, .. }) => format!("answered {rcode}"),
             Lookup::Failed(ResolveError::Timeout { .. }) => "no answer".into(),
+            Lookup::Failed(ResolveError::Io { reason, .. }) => reason.clone(),
             Lookup::Failed(e) => e.to_string(),
         }
     }
@@ -68,7 +69,10 @@ impl Lookup {
 }
 
 fn join(a: &[IpAddr]) -> String {
-    a.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+    a.iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// A (and AAAA when `v6`) records of `name`.
@@ -105,8 +109,18 @@ pub async fn checks(inputs: &DnsInputs<'_>) -> Vec<Check> {
                 "operator: give --interface (the lease names the DNS server devices use), \
                  --dns-server, or set [dns] resolver",
             ),
-            Check::skipped(Team::Dns, "dns.provision_server", "ProvisionServer resolves", why),
-            Check::skipped(Team::Dns, "dns.server_reverse", "reverse DNS of this server", why),
+            Check::skipped(
+                Team::Dns,
+                "dns.provision_server",
+                "ProvisionServer resolves",
+                why,
+            ),
+            Check::skipped(
+                Team::Dns,
+                "dns.server_reverse",
+                "reverse DNS of this server",
+                why,
+            ),
         ];
     };
     let resolver = Resolver::new(server.addr).with_timeout(QUESTION_TIMEOUT);
@@ -116,30 +130,63 @@ pub async fn checks(inputs: &DnsInputs<'_>) -> Vec<Check> {
         "DNS server to ask",
         format!("{} ({})", server.addr, server.source),
     )];
-    out.push(provision_server(&resolver, inputs).await);
-    out.push(reverse(&resolver, inputs).await);
+    let (check, unreachable) = provision_server(&resolver, inputs).await;
+    out.push(check);
+    out.push(if unreachable {
+        Check::skipped(
+            Team::Dns,
+            "dns.server_reverse",
+            "forward and reverse DNS agree",
+            "the DNS server did not answer",
+        )
+    } else {
+        reverse(&resolver, inputs).await
+    });
     out
 }
 
-async fn provision_server(resolver: &Resolver, inputs: &DnsInputs<'_>) -> Check {
-    const ID: &str = "dns.provision_server";
-    const TITLE: &str = "ProvisionServer resolves to this server";
+/// Asks for both names as a device would; the check, and whether the DNS server never
+/// answered.
+async fn provision_server(resolver: &Resolver, inputs: &DnsInputs<'_>) -> (Check, bool) {
     let v6 = inputs.server_addresses.iter().any(IpAddr::is_ipv6);
-    let server = resolver.server();
     let bare = lookup(resolver, "ProvisionServer", v6).await;
-    let qualified_name = inputs.domain.map(|d| format!("ProvisionServer.{d}"));
-    let qualified = match &qualified_name {
-        Some(n) => Some(lookup(resolver, n, v6).await),
+    let qualified = match inputs.domain {
+        Some(d) => {
+            let name = format!("ProvisionServer.{d}");
+            let l = lookup(resolver, &name, v6).await;
+            Some((name, l))
+        }
         None => None,
     };
+    let unreachable =
+        bare.unreachable() && qualified.as_ref().is_none_or(|(_, l)| l.unreachable());
+    let check = judge_provision_server(inputs, resolver.server(), &bare, qualified.as_ref());
+    (check, unreachable)
+}
+
+/// What a device makes of the two answers (D3): the first name that resolves wins.
+pub fn judge_provision_server(
+    inputs: &DnsInputs<'_>,
+    server: SocketAddr,
+    bare: &Lookup,
+    qualified: Option<&(String, Lookup)>,
+) -> Check {
+    const ID: &str = "dns.provision_server";
+    const TITLE: &str = "ProvisionServer resolves to this server";
+    let qualified_name = qualified.map(|(n, _)| n.clone());
+    let qualified = qualified.map(|(_, l)| l);
     let mut detail = format!("ProvisionServer → {}", bare.words());
     match (&qualified_name, &qualified) {
         (Some(n), Some(l)) => detail.push_str(&format!("; {n} → {}", l.words())),
         _ => detail.push_str("; ProvisionServer.<domain> not asked (no domain known)"),
     }
     let ours = |a: &[IpAddr]| {
-        a.iter()
-            .any(|x| inputs.server_addresses.iter().any(|s| s.to_canonical() == x.to_canonical()))
+        a.iter().any(|x| {
+            inputs
+                .server_addresses
+                .iter()
+                .any(|s| s.to_canonical() == x.to_canonical())
+        })
     };
     // What a device does (D3): the first name that resolves wins.
     let used = match (&bare, &qualified) {
@@ -155,7 +202,7 @@ async fn provision_server(resolver: &Resolver, inputs: &DnsInputs<'_>) -> Check 
         .first()
         .map_or_else(|| "this server's address".into(), ToString::to_string);
     let Some((name, addrs)) = used else {
-        if bare.unreachable() && qualified.as_ref().is_none_or(Lookup::unreachable) {
+        if bare.unreachable() && qualified.is_none_or(Lookup::unreachable) {
             return Check::fail(
                 Team::Dns,
                 ID,
@@ -242,7 +289,12 @@ async fn provision_server(resolver: &Resolver, inputs: &DnsInputs<'_>) -> Check 
             format!("DNS team: leave only {target} in {name}"),
         );
     }
-    Check::pass(Team::Dns, ID, TITLE, format!("{detail}; devices use {name}"))
+    Check::pass(
+        Team::Dns,
+        ID,
+        TITLE,
+        format!("{detail}; devices use {name}"),
+    )
 }
 
 async fn reverse(resolver: &Resolver, inputs: &DnsInputs<'_>) -> Check {
@@ -270,7 +322,9 @@ async fn reverse(resolver: &Resolver, inputs: &DnsInputs<'_>) -> Check {
                     join(&forward)
                 };
                 problems.push(format!("{ip} → PTR {ptr}, but {ptr} → {fwd}"));
-                fixes.push(format!("make {ptr} resolve to {ip}, or the PTR of {ip} name a host that does"));
+                fixes.push(format!(
+                    "make {ptr} resolve to {ip}, or the PTR of {ip} name a host that does"
+                ));
             }
             Err(e) => {
                 problems.push(format!("reverse lookup of {ip} failed: {e}"));
@@ -293,4 +347,59 @@ async fn reverse(resolver: &Resolver, inputs: &DnsInputs<'_>) -> Check {
         detail,
         format!("DNS team: {}", fixes.join("; ")),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::check::report::Status;
+
+    const US: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 5));
+    const OTHER: IpAddr = IpAddr::V4(std::net::Ipv4Addr::new(10, 0, 0, 9));
+
+    fn judge(bare: Lookup, qualified: Option<Lookup>) -> Check {
+        let addrs = [US];
+        let inputs = DnsInputs {
+            server: None,
+            domain: Some("amt.test"),
+            server_addresses: &addrs,
+            addresses_from: "[check] server_addresses",
+        };
+        let q = qualified.map(|l| ("ProvisionServer.amt.test".to_owned(), l));
+        judge_provision_server(&inputs, "10.0.0.1:53".parse().unwrap(), &bare, q.as_ref())
+    }
+
+    #[test]
+    fn bare_name_missing_and_qualified_name_right_passes() {
+        let c = judge(Lookup::NotFound, Some(Lookup::Found(vec![US])));
+        assert_eq!(c.status, Status::Pass, "{c:?}");
+        assert!(c.detail.contains("devices use ProvisionServer.amt.test"));
+    }
+
+    #[test]
+    fn bare_name_elsewhere_fails_even_when_the_qualified_name_is_right() {
+        let c = judge(Lookup::Found(vec![OTHER]), Some(Lookup::Found(vec![US])));
+        assert_eq!(c.status, Status::Fail, "{c:?}");
+        assert_eq!(
+            c.fix.as_deref(),
+            Some("DNS team: point ProvisionServer at 10.0.0.5 (it points at 10.0.0.9)")
+        );
+    }
+
+    #[test]
+    fn unused_name_pointing_elsewhere_is_a_warning() {
+        let c = judge(Lookup::Found(vec![US]), Some(Lookup::Found(vec![OTHER])));
+        assert_eq!(c.status, Status::Warn, "{c:?}");
+        assert!(c.fix.unwrap().contains("ProvisionServer.amt.test"));
+    }
+
+    #[test]
+    fn neither_name_resolving_names_the_record_to_add() {
+        let c = judge(Lookup::NotFound, Some(Lookup::NotFound));
+        assert_eq!(c.status, Status::Fail, "{c:?}");
+        assert!(c
+            .fix
+            .unwrap()
+            .starts_with("DNS team: add an A record ProvisionServer.amt.test → 10.0.0.5 in zone amt.test"));
+    }
 }

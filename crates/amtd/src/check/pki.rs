@@ -74,8 +74,8 @@ struct Loaded {
 fn load(source: &ProvisioningCertificateSource) -> Result<Loaded, String> {
     let (certs, keys) = match source {
         ProvisioningCertificateSource::Pkcs12 { path, password_env } => {
-            let data = std::fs::read(path)
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let data =
+                std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
             let password = password_env.read().map_err(|e| e.to_string())?;
             let contents = amt_pki::pfx::read_pfx(&data, password.expose())
                 .map_err(|e| format!("{}: {e}", path.display()))?;
@@ -84,8 +84,8 @@ fn load(source: &ProvisioningCertificateSource) -> Result<Loaded, String> {
         ProvisioningCertificateSource::Pem { chain, key } => {
             let text = std::fs::read_to_string(chain)
                 .map_err(|e| format!("cannot read {}: {e}", chain.display()))?;
-            let certs = Cert::all_from_pem(&text)
-                .map_err(|e| format!("{}: {e}", chain.display()))?;
+            let certs =
+                Cert::all_from_pem(&text).map_err(|e| format!("{}: {e}", chain.display()))?;
             let key_text = std::fs::read_to_string(key)
                 .map_err(|e| format!("cannot read {}: {e}", key.display()))?;
             let key = RsaKey::from_pem(&key_text).map_err(|e| format!("{}: {e}", key.display()))?;
@@ -289,7 +289,10 @@ fn root_check(id: &str, root: &Cert, inputs: &PkiInputs<'_>) -> Check {
     let hashes = root.hashes();
     let hex = hashes.sha256.to_hex();
     let extra = if inputs.extra_roots > 0 {
-        format!(" or the {} configured in [check] device_root_hashes", inputs.extra_roots)
+        format!(
+            " or the {} configured in [check] device_root_hashes",
+            inputs.extra_roots
+        )
     } else {
         String::new()
     };
@@ -365,7 +368,9 @@ fn expiry_check(id: &str, name: &str, loaded: &Loaded, now: SystemTime) -> Check
                     short_name(c),
                     date(c.not_before())
                 ),
-                format!("PKI team: check the validity dates of {name:?}; operator: check the clock"),
+                format!(
+                    "PKI team: check the validity dates of {name:?}; operator: check the clock"
+                ),
             );
         }
     }

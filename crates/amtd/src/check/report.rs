@@ -249,9 +249,9 @@ impl Report {
                 out.push('\n');
             }
             let _ = writeln!(out, "{}", team.title());
-            let all_skipped_alike = checks.iter().all(|c| {
-                c.status == Status::Skipped && c.detail == checks[0].detail
-            });
+            let all_skipped_alike = checks
+                .iter()
+                .all(|c| c.status == Status::Skipped && c.detail == checks[0].detail);
             if checks.len() > 1 && all_skipped_alike {
                 let _ = writeln!(
                     out,

@@ -172,7 +172,11 @@ pub fn clock_offset(t1: NtpTimestamp, reply: &SntpReply, t4: NtpTimestamp) -> i1
 }
 
 fn now_ntp() -> NtpTimestamp {
-    NtpTimestamp::from_unix(SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default())
+    NtpTimestamp::from_unix(
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default(),
+    )
 }
 
 /// Asks `server` for the time over SNTP; the offset of its clock from ours in nanoseconds.
@@ -192,7 +196,9 @@ pub async fn sntp_offset(server: SocketAddr, timeout: Duration) -> Result<i128, 
     let mut last_problem: Option<String> = None;
     for attempt in 0..2u32 {
         let t1 = now_ntp();
-        sock.send(&sntp_request(t1)).await.map_err(|e| e.to_string())?;
+        sock.send(&sntp_request(t1))
+            .await
+            .map_err(|e| e.to_string())?;
         let until = if attempt == 0 {
             tokio::time::Instant::now() + timeout / 2
         } else {
@@ -239,7 +245,11 @@ pub fn offset_words(offset_nanos: i128) -> String {
         let tenths = (abs + 50_000_000) / 100_000_000;
         format!("{}.{} s", tenths / 10, tenths % 10)
     };
-    let way = if offset_nanos >= 0 { "ahead of" } else { "behind" };
+    let way = if offset_nanos >= 0 {
+        "ahead of"
+    } else {
+        "behind"
+    };
     format!("{amount} {way}")
 }
 
@@ -357,7 +367,13 @@ mod tests {
 
     #[test]
     fn unix_time_round_trips_through_ntp_timestamps() {
-        for secs in [0u64, 1_700_000_000, 2_085_978_495, 2_085_978_497, 3_000_000_000] {
+        for secs in [
+            0u64,
+            1_700_000_000,
+            2_085_978_495,
+            2_085_978_497,
+            3_000_000_000,
+        ] {
             let d = Duration::new(secs, 500_000_000);
             let back = NtpTimestamp::from_unix(d).unix_nanos();
             let want = i128::from(secs) * 1_000_000_000 + 500_000_000;
@@ -447,7 +463,10 @@ mod tests {
             let ahead = NtpTimestamp::from_unix(
                 SystemTime::now().duration_since(UNIX_EPOCH).unwrap() + Duration::from_secs(600),
             );
-            server.send_to(&reply(t1, ahead, ahead), peer).await.unwrap();
+            server
+                .send_to(&reply(t1, ahead, ahead), peer)
+                .await
+                .unwrap();
         });
         let off = sntp_offset(addr, Duration::from_secs(2)).await.unwrap();
         assert!((off - 600_000_000_000).abs() < 1_000_000_000, "{off}");
@@ -458,7 +477,9 @@ mod tests {
         let server = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let addr = server.local_addr().unwrap();
         let started = std::time::Instant::now();
-        let err = sntp_offset(addr, Duration::from_millis(400)).await.unwrap_err();
+        let err = sntp_offset(addr, Duration::from_millis(400))
+            .await
+            .unwrap_err();
         assert!(err.contains("no SNTP reply"), "{err}");
         assert!(started.elapsed() < Duration::from_secs(2));
         drop(server);
