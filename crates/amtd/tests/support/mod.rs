@@ -8,6 +8,7 @@ use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
+pub mod netns;
 
 /// The UUID `amtd sim` gives its first device.
 pub const FIRST_UUID: &str = "8086e000-0000-4000-8000-000000000001";
