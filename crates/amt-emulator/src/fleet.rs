@@ -48,6 +48,9 @@ pub struct DeviceSpec {
     pub config: DeviceConfig,
     /// Injected faults.
     pub faults: FaultSet,
+    /// DNS server this device asks (the one its DHCP lease names); `None`: the fleet's
+    /// `--resolver`.
+    pub resolver: Option<std::net::SocketAddr>,
 }
 
 /// A validated fleet.
@@ -339,6 +342,7 @@ impl FleetSpec {
                         .collect(),
                 },
                 faults,
+                resolver: None,
             });
         }
         if problems.is_empty() {

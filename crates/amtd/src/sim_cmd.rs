@@ -36,9 +36,10 @@ pub struct SimArgs {
     /// pre-configuration and faults.
     #[arg(long)]
     pub fleet: Option<PathBuf>,
-    /// Domain of every device (DHCP option 15 / MEBx suffix).
-    #[arg(long, default_value = "amt.test")]
-    pub domain: String,
+    /// Domain configured into every device (MEBx suffix). Default: amt.test, or with
+    /// --dhcp-interface none (the domain comes from DHCP option 15).
+    #[arg(long)]
+    pub domain: Option<String>,
     /// Firmware persona (amt11, amt16).
     #[arg(long, default_value = "amt16")]
     pub persona: String,
@@ -78,6 +79,20 @@ pub struct SimArgs {
     /// The network namespace this process runs in (allows addresses outside 127.0.0.0/8).
     #[arg(long)]
     pub netns: Option<String>,
+    /// Run each device's DHCP client on this interface (D2): addresses, the domain (option 15)
+    /// and the DNS server (option 6) come from the lease. Needs --netns.
+    #[arg(long)]
+    pub dhcp_interface: Option<String>,
+    /// Seconds start-up waits for the DHCP leases.
+    #[arg(long, default_value_t = 30)]
+    pub dhcp_timeout: u64,
+    /// The host OS is up at power-on: it runs DHCP for each ME/OS pair and the ME shares its
+    /// lease (without it the ME holds the lease alone).
+    #[arg(long)]
+    pub host_os: bool,
+    /// Lower bound (seconds) of DHCP renewal retransmissions (RFC 2131: 60).
+    #[arg(long, default_value_t = 60)]
+    pub dhcp_min_retransmit: u64,
     /// Seconds between summary tables (0: only at start and stop).
     #[arg(long, default_value_t = 10)]
     pub status_interval: u64,
@@ -119,7 +134,11 @@ pub fn plan(args: &SimArgs) -> Result<(FleetSpec, NetOptions)> {
     let flags = FleetFlags {
         count: args.count,
         first_ip: args.first_ip,
-        domain: args.domain.clone(),
+        domain: match (&args.domain, &args.dhcp_interface) {
+            (Some(d), _) => d.clone(),
+            (None, Some(_)) => String::new(),
+            (None, None) => "amt.test".into(),
+        },
         persona: args.persona.clone(),
         provisioning_server: args.provisioning_server.clone(),
         faults,
@@ -138,7 +157,14 @@ pub fn plan(args: &SimArgs) -> Result<(FleetSpec, NetOptions)> {
     }
     // A device without a configured server looks up ProvisionServer; with no --resolver that
     // would go to the system resolver, which may be anywhere. Ask for one explicitly.
-    if !args.no_hello && !args.provisioned && args.resolver.is_none() {
+    if args.dhcp_interface.is_some() && args.netns.is_none() {
+        bail!("--dhcp-interface puts devices on a real interface: run inside a network namespace and give --netns NAME");
+    }
+    if !args.no_hello
+        && !args.provisioned
+        && args.resolver.is_none()
+        && args.dhcp_interface.is_none()
+    {
         let needs_dns = spec.devices.iter().find(|d| {
             d.config
                 .provisioning_server
@@ -184,6 +210,12 @@ pub fn plan(args: &SimArgs) -> Result<(FleetSpec, NetOptions)> {
         },
         allow_non_loopback: args.netns.is_some(),
         provisioned_admin_password,
+        dhcp: args.dhcp_interface.as_ref().map(|i| net::DhcpFleetOptions {
+            interface: i.clone(),
+            lease_timeout: Duration::from_secs(args.dhcp_timeout.max(1)),
+            host_os: args.host_os,
+            min_retransmit: Duration::from_secs(args.dhcp_min_retransmit.max(1)),
+        }),
         ..NetOptions::default()
     };
     Ok((spec, options))

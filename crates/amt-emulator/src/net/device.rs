@@ -118,6 +118,8 @@ pub struct Device {
     pub stats: DeviceStats,
     /// The redirection side: serial console and SOL session claim.
     pub redirection: super::redirection::DeviceRedirection,
+    /// DNS server from the device's DHCP lease (`None`: the fleet's `--resolver`).
+    pub resolver: Option<std::net::SocketAddr>,
     core: Mutex<Core>,
     tls: Mutex<TlsSlots>,
     pub(crate) tasks: Mutex<Tasks>,
@@ -155,6 +157,7 @@ impl Device {
             faults,
             stats: DeviceStats::default(),
             redirection: Default::default(),
+            resolver: None,
             core: Mutex::new(Core { fw, verifier }),
             tls: Mutex::new(TlsSlots::default()),
             tasks: Mutex::new(Tasks::default()),

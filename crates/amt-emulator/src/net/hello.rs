@@ -104,7 +104,7 @@ async fn resolve(dev: &Device, name: &str) -> Result<Vec<Ipv4Addr>, String> {
         .acquire()
         .await
         .map_err(|e| e.to_string())?;
-    match dev.ctx.options.hello.resolver {
+    match dev.resolver.or(dev.ctx.options.hello.resolver) {
         Some(server) => {
             let bind = SocketAddr::from((dev.ip, 0));
             super::dns::resolve_a(server, bind, name, Duration::from_secs(2))

@@ -23,6 +23,7 @@
 pub mod admission;
 pub mod client;
 pub mod device;
+pub mod dhcp;
 pub mod dns;
 pub mod faults;
 pub mod hello;
@@ -68,6 +69,8 @@ pub struct NetOptions {
     pub allow_non_loopback: bool,
     /// Start fresh devices provisioned, with digest user `admin` and this password.
     pub provisioned_admin_password: Option<SecretString>,
+    /// Run the ME's DHCP client on an interface (D2) instead of using the specs' addresses.
+    pub dhcp: Option<DhcpFleetOptions>,
     /// Pre-generated RSA-2048 keys for the setup-mode TLS identity and `GenerateKeyPair`
     /// ([`crate::keypool`]); on by default. `enabled: false` (for a CLI's `--no-key-pool`)
     /// makes every key inline, when it is needed. Changes timing only, never the protocol.
@@ -91,9 +94,23 @@ impl Default for NetOptions {
             hello: hello::HelloOptions::default(),
             allow_non_loopback: false,
             provisioned_admin_password: None,
+            dhcp: None,
             key_pool: crate::keypool::PoolOptions::default(),
         }
     }
+}
+
+/// DHCP for a fleet (D2): every device leases its address on one interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DhcpFleetOptions {
+    /// The interface (inside the network namespace the fleet runs in).
+    pub interface: String,
+    /// How long start-up waits for the leases.
+    pub lease_timeout: Duration,
+    /// The host OS is running at power-up: it holds each lease and the ME shares it.
+    pub host_os: bool,
+    /// Lower bound of renewal retransmissions (RFC 2131: 60 s; lower for short test leases).
+    pub min_retransmit: Duration,
 }
 
 /// Redirection (SOL; IDE-R later) over TCP ([`redirection`]).

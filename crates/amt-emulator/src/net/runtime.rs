@@ -32,6 +32,9 @@ pub enum StartError {
     /// The state directory cannot be used.
     #[error("state directory: {0}")]
     Store(StoreError),
+    /// DHCP could not run on the interface.
+    #[error("DHCP: {0}")]
+    Dhcp(String),
     /// The persona named in the spec does not exist.
     #[error("device {index}: unknown persona {name}")]
     Persona {
@@ -111,6 +114,93 @@ pub struct Fleet {
     devices: Vec<Arc<Device>>,
     failures: Vec<(usize, String)>,
     ctx: Arc<FleetContext>,
+    /// The devices' DHCP clients (D2), by fleet index, when the fleet runs DHCP.
+    dhcp: Vec<(usize, super::dhcp::DhcpDevice)>,
+}
+
+/// Runs DHCP for every device of `spec` on the interface (D2) and waits for the leases: a
+/// leased device takes the leased address, the lease's domain (option 15) unless one is
+/// pre-configured, and the lease's DNS server for its hello's lookups (D3). Devices without a
+/// lease in time are removed from `spec` and returned as failures.
+async fn lease_all(
+    spec: &mut FleetSpec,
+    options: &super::DhcpFleetOptions,
+) -> Result<(Vec<(usize, super::dhcp::DhcpDevice)>, Vec<(usize, String)>), StartError> {
+    use super::dhcp::{parse_mac, DhcpDevice, DhcpDeviceOptions, InterfaceSocket};
+    let socket =
+        InterfaceSocket::open(&options.interface).map_err(|e| StartError::Dhcp(e.to_string()))?;
+    let mut clients = Vec::new();
+    let mut failures = Vec::new();
+    for d in &spec.devices {
+        let Some(mac) = parse_mac(&d.config.mac) else {
+            failures.push((
+                d.index,
+                format!("MAC {:?} is not usable for DHCP", d.config.mac),
+            ));
+            continue;
+        };
+        let host = (!d.config.hostname.is_empty()).then(|| d.config.hostname.clone());
+        let mut config = amt_dhcp::client::ClientConfig::me(mac, host.clone(), None);
+        config.min_retransmit = options.min_retransmit;
+        let mut seed = [0u8; 8];
+        random_fill(&mut seed);
+        let started = DhcpDevice::start(
+            &socket,
+            config,
+            DhcpDeviceOptions {
+                configure_address: true,
+                host_os: options.host_os.then(|| host.unwrap_or_default() + "-os"),
+                seed: u64::from_le_bytes(seed),
+            },
+        );
+        match started {
+            Ok(c) => clients.push((d.index, c)),
+            Err(e) => failures.push((d.index, e.to_string())),
+        }
+    }
+    // Every client runs in its own task; waiting on them in turn against one deadline bounds
+    // the whole start-up by the lease timeout.
+    let deadline = tokio::time::Instant::now() + options.lease_timeout;
+    let mut leases = Vec::with_capacity(clients.len());
+    for (_, c) in &clients {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        leases.push(match c.lease() {
+            Some(l) => Some(l),
+            None => c.wait_bound(left).await,
+        });
+    }
+    let mut leased = Vec::new();
+    let mut keep = Vec::new();
+    for ((index, client), lease) in clients.into_iter().zip(leases) {
+        let Some(d) = spec.devices.iter_mut().find(|d| d.index == index) else {
+            continue;
+        };
+        match lease {
+            Some(l) => {
+                d.ip = l.address;
+                if d.config.domain.is_empty() {
+                    if let Some(domain) = &l.domain {
+                        d.config.domain = domain.clone();
+                    }
+                }
+                d.resolver = l
+                    .dns_servers
+                    .first()
+                    .map(|ip| std::net::SocketAddr::from((*ip, 53)));
+                keep.push(index);
+                leased.push((index, client));
+            }
+            None => failures.push((
+                index,
+                format!(
+                    "no DHCP lease on {} within {:?}",
+                    options.interface, options.lease_timeout
+                ),
+            )),
+        }
+    }
+    spec.devices.retain(|d| keep.contains(&d.index));
+    Ok((leased, failures))
 }
 
 /// Makes a fresh device state, provisioned when an admin password is given.
@@ -148,10 +238,22 @@ impl Fleet {
     /// [`StartError`] for problems that concern the whole fleet (addresses, password, state
     /// directory).
     pub async fn start(
-        spec: FleetSpec,
+        mut spec: FleetSpec,
         options: NetOptions,
         mut progress: impl FnMut(usize, usize),
     ) -> Result<Fleet, StartError> {
+        let mut dhcp = Vec::new();
+        let mut failures = Vec::new();
+        if let Some(d) = &options.dhcp {
+            if !options.allow_non_loopback {
+                return Err(StartError::Dhcp(
+                    "DHCP puts devices on a real interface: run inside a network namespace (--netns)".into(),
+                ));
+            }
+            let (leased, unleased) = lease_all(&mut spec, d).await?;
+            dhcp = leased;
+            failures = unleased;
+        }
         for d in &spec.devices {
             if !options.allow_non_loopback && !is_loopback(d.ip) {
                 return Err(StartError::NotLoopback {
@@ -197,7 +299,6 @@ impl Fleet {
         });
         let total = spec.devices.len();
         let mut devices = Vec::with_capacity(total);
-        let mut failures = Vec::new();
         for (n, d) in spec.devices.into_iter().enumerate() {
             match Self::start_device(&ctx, &d) {
                 Ok(dev) => devices.push(dev),
@@ -217,7 +318,13 @@ impl Fleet {
             devices,
             failures,
             ctx,
+            dhcp,
         })
+    }
+
+    /// The DHCP client of the device with fleet index `index` (fleets started with DHCP).
+    pub fn dhcp(&self, index: usize) -> Option<&super::dhcp::DhcpDevice> {
+        self.dhcp.iter().find(|(i, _)| *i == index).map(|(_, d)| d)
     }
 
     fn start_device(ctx: &Arc<FleetContext>, d: &DeviceSpec) -> Result<Arc<Device>, String> {
@@ -250,7 +357,9 @@ impl Fleet {
                 .clone()
                 .map(|p| p as Arc<dyn crate::firmware::certs::KeySource>),
         );
-        let dev = Arc::new(Device::new(d.index, d.ip, fw, d.faults, Arc::clone(ctx)));
+        let mut dev = Device::new(d.index, d.ip, fw, d.faults, Arc::clone(ctx));
+        dev.resolver = d.resolver;
+        let dev = Arc::new(dev);
         if fresh {
             // The realm is random: persist at once so it survives a restart.
             dev.persist();
