@@ -4,7 +4,8 @@
 //!   start ─▶ SELECTING ──OFFER──▶ REQUESTING ──ACK──▶ BOUND ──T1──▶ RENEWING ──T2──▶ REBINDING
 //!               ▲                    │ NAK / 4 retransmissions │          │ ACK          │ ACK
 //!               └────────────────────┘                         ◀──────────┴──────────────┘
-//!               ▲ NAK in RENEWING/REBINDING, expiry: Event::Lost, then a new DISCOVER at once
+//!               ▲ expiry: Event::Lost, then a new DISCOVER at once
+//!               ▲ NAK: Event::Lost, then a new DISCOVER after 1–2 s (doubling while NAKs repeat)
 //! ```
 //!
 //! Drive it like this: call [`Client::start`]; feed every datagram received on UDP port 68 to
@@ -20,11 +21,12 @@
 //! time, at least [`ClientConfig::min_retransmit`]) in RENEWING and REBINDING.
 //!
 //! Simplifications, documented: the first OFFER wins (no collecting window); the offered address
-//! is not probed with ARP, so DHCPDECLINE is never sent; after a NAK, an expiry or a REQUESTING
-//! give-up the client restarts with a DISCOVER at once (RFC 2131 §3.1 step 5 "restarts the
-//! configuration process"; the exchange itself is paced by the server's replies and the
-//! back-off, so no extra random wait is added). The RFC 2131 §4.4.1 initial 1–10 s wait before
-//! the first DISCOVER is the caller's choice of when to call `start`.
+//! is not probed with ARP, so DHCPDECLINE is never sent. RFC 2131 §3.1 step 5 says a client
+//! that receives a DHCPNAK "restarts the configuration process"; this one waits a random 1–2 s
+//! first, doubling (up to [`MAX_BACKOFF`]) while NAKs follow one another, so that a server that
+//! NAKs everything cannot make it spin. After an expiry or a REQUESTING give-up it restarts at
+//! once (those are already paced by the lease and the back-off). The RFC 2131 §4.4.1 initial
+//! 1–10 s wait before the first DISCOVER is the caller's choice of when to call `start`.
 
 mod build;
 mod lease;
@@ -132,7 +134,7 @@ impl ClientConfig {
 /// The client's state (RFC 2131 figure 5, without INIT-REBOOT/REBOOTING), for callers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum StateKind {
-    /// Not started.
+    /// Not started, or waiting to restart after a NAK.
     Init,
     /// DISCOVER sent, waiting for an OFFER.
     Selecting,
@@ -295,18 +297,31 @@ struct Exchange {
 #[derive(Debug, Clone)]
 enum State {
     Init,
+    /// INIT after a NAK: DISCOVER at `at`.
+    Restarting {
+        at: Duration,
+    },
     Selecting(Exchange),
-    Requesting { exchange: Exchange, offer: Message },
+    Requesting {
+        exchange: Exchange,
+        offer: Message,
+    },
     Bound(Lease),
-    Renewing { lease: Lease, exchange: Exchange },
-    Rebinding { lease: Lease, exchange: Exchange },
+    Renewing {
+        lease: Lease,
+        exchange: Exchange,
+    },
+    Rebinding {
+        lease: Lease,
+        exchange: Exchange,
+    },
     Stopped,
 }
 
 impl State {
     fn kind(&self) -> StateKind {
         match self {
-            Self::Init => StateKind::Init,
+            Self::Init | Self::Restarting { .. } => StateKind::Init,
             Self::Selecting(_) => StateKind::Selecting,
             Self::Requesting { .. } => StateKind::Requesting,
             Self::Bound(_) => StateKind::Bound,
@@ -322,7 +337,7 @@ impl State {
             | Self::Requesting { exchange, .. }
             | Self::Renewing { exchange, .. }
             | Self::Rebinding { exchange, .. } => Some(exchange),
-            Self::Init | Self::Bound(_) | Self::Stopped => None,
+            Self::Init | Self::Restarting { .. } | Self::Bound(_) | Self::Stopped => None,
         }
     }
 
@@ -331,7 +346,11 @@ impl State {
             Self::Bound(lease) | Self::Renewing { lease, .. } | Self::Rebinding { lease, .. } => {
                 Some(lease)
             }
-            Self::Init | Self::Selecting(_) | Self::Requesting { .. } | Self::Stopped => None,
+            Self::Init
+            | Self::Restarting { .. }
+            | Self::Selecting(_)
+            | Self::Requesting { .. }
+            | Self::Stopped => None,
         }
     }
 }
@@ -348,6 +367,8 @@ pub struct Client {
     state: State,
     events: VecDeque<Event>,
     offer: Option<Message>,
+    /// NAKs received since the last ACK (sets the restart delay).
+    consecutive_naks: u32,
 }
 
 impl Client {
@@ -359,6 +380,7 @@ impl Client {
             state: State::Init,
             events: VecDeque::new(),
             offer: None,
+            consecutive_naks: 0,
         }
     }
 
@@ -388,8 +410,12 @@ impl Client {
     }
 
     /// Starts (INIT or STOPPED → SELECTING) and queues a DISCOVER; does nothing in other states.
+    /// A restart pending after a NAK happens at once.
     pub fn start(&mut self, now: Duration) {
-        if matches!(self.state, State::Init | State::Stopped) {
+        if matches!(
+            self.state,
+            State::Init | State::Restarting { .. } | State::Stopped
+        ) {
             self.state = self.begin_discovery(now);
         }
     }
@@ -451,6 +477,7 @@ impl Client {
         }
         match &self.state {
             State::Init | State::Stopped => None,
+            State::Restarting { at } => Some(*at),
             State::Selecting(exchange) | State::Requesting { exchange, .. } => {
                 Some(exchange.next_retransmit)
             }
@@ -553,7 +580,9 @@ impl Client {
             let message = reply.server_message();
             self.events
                 .push_back(Event::Lost(LostReason::Nak { message }));
-            self.state = self.begin_discovery(now);
+            self.consecutive_naks = self.consecutive_naks.saturating_add(1);
+            let at = now + self.restart_delay();
+            self.state = State::Restarting { at };
             return Ok(());
         }
         if reply.yiaddr.is_unspecified() {
@@ -586,6 +615,7 @@ impl Client {
             self.state = state;
             return Err(Ignored::MissingLeaseTime);
         };
+        self.consecutive_naks = 0;
         self.events.push_back(if renewal {
             Event::Renewed(lease.clone())
         } else {
@@ -600,6 +630,8 @@ impl Client {
         let past = |t: Option<Duration>| t.is_some_and(|t| now >= t);
         match state {
             State::Init | State::Stopped => (state, false),
+            State::Restarting { at } if now < at => (state, false),
+            State::Restarting { .. } => (self.begin_discovery(now), true),
             State::Selecting(mut exchange) => {
                 if now < exchange.next_retransmit {
                     return (State::Selecting(exchange), false);
@@ -709,6 +741,15 @@ impl Client {
             .min(MAX_BACKOFF);
         let jitter_ms = self.rng.below_or_eq(2000);
         base - Duration::from_secs(1) + Duration::from_millis(jitter_ms)
+    }
+
+    /// After the n-th NAK in a row: 2^(n−1) s (at most [`MAX_BACKOFF`]) plus 0–1 s at random.
+    fn restart_delay(&mut self) -> Duration {
+        let base = Duration::from_secs(1)
+            .checked_mul(1 << self.consecutive_naks.saturating_sub(1).min(6))
+            .unwrap_or(MAX_BACKOFF)
+            .min(MAX_BACKOFF);
+        base + Duration::from_millis(self.rng.below_or_eq(1000))
     }
 
     /// RFC 2131 §4.4.5: half the time remaining until `until`, at least `min_retransmit`.
