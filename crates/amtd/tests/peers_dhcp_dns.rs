@@ -41,6 +41,10 @@ fn kea_and_d2_register_the_clients_fqdn_in_bind_and_the_capture_shows_its_option
         &net,
         &KeaOptions {
             ddns: Some(bind.ddns_target()),
+            valid_lifetime: 60,
+            renew_timer: Some(20),
+            rebind_timer: Some(40),
+            routers: vec![net.server_ip()],
             ..KeaOptions::default()
         },
     );
@@ -64,6 +68,10 @@ fn kea_and_d2_register_the_clients_fqdn_in_bind_and_the_capture_shows_its_option
     );
     assert_eq!(lease.server_id, Some(net.server_ip()));
     assert_eq!(lease.ack_option(15).unwrap(), b"amt.test");
+    assert_eq!(lease.ack_option(51).unwrap(), 60u32.to_be_bytes());
+    assert_eq!(lease.ack_option(58).unwrap(), 20u32.to_be_bytes());
+    assert_eq!(lease.ack_option(59).unwrap(), 40u32.to_be_bytes());
+    assert_eq!(lease.ack_option(3).unwrap(), net.server_ip().octets());
     assert_eq!(
         lease.ack_option(6).unwrap(),
         net.server_ip().octets().to_vec()
@@ -156,6 +164,8 @@ fn dnsmasq_case(test: &str, domain_name: Option<&str>) {
         &net,
         &DnsmasqOptions {
             domain_name: domain_name.map(str::to_owned),
+            // Without option 15, also without a router (option 3), to prove suppression.
+            routers: domain_name.is_none().then(Vec::new),
             host_records: vec![("ProvisionServer.amt.test".to_owned(), net.server_ip())],
             ..DnsmasqOptions::default()
         },
@@ -180,6 +190,8 @@ fn dnsmasq_case(test: &str, domain_name: Option<&str>) {
         lease.ack_option(6).unwrap(),
         net.server_ip().octets().to_vec()
     );
+    let router = domain_name.map(|_| net.server_ip().octets().to_vec());
+    assert_eq!(lease.ack_option(3), router, "option 3");
     // --log-dhcp: the option-55 list of DISCOVER and of REQUEST, in the client's order.
     let requested = dm.requested_options(client.xid);
     assert_eq!(

@@ -21,19 +21,27 @@
 //! - Kea wants `/run/kea` for its PID and lock files unless `KEA_PIDFILE_DIR` and
 //!   `KEA_LOCKFILE_DIR` are set; `lease4-get` and friends exist only with the `lease_cmds` hook
 //!   library loaded (`…/kea/hooks/libdhcp_lease_cmds.so`, shipped by kea-common). The control
-//!   socket answers one command per connection and then closes it.
+//!   socket takes one command per connection (the reader stops once the JSON answer is whole).
+//!   Kea sends T1/T2 (options 58/59) when renew-timer/rebind-timer are set, whatever the
+//!   client asked for; dnsmasq always sends them.
 //! - Kea: a client FQDN (option 81) without the E flag is read as ASCII, so wire-format names
 //!   register wrongly: the scapy client sends flags S|E (0x05).
-//! - named needs `session-keyfile` and `controls { }` (else it tries /run/named and the rndc key
-//!   in /etc/bind); its `*.jnl` journals survive restarts, hence a fresh directory per start.
+//! - named is given `session-keyfile` in its directory and `controls { }` so that it touches
+//!   neither /run/named nor /etc/bind/rndc.key; its `*.jnl` journals survive restarts, hence a
+//!   fresh directory per start. It is ready in well under a second.
 //! - dnsmasq drops privileges to `nobody` unless `--user=root`, and then cannot write its lease
 //!   file in a root-only temporary directory. It pings an address (about 3 s) before offering
 //!   it unless `--no-ping`. With `--domain` it sends option 15 by itself: an empty
-//!   `--dhcp-option=15` suppresses that. `--dhcp-option=3` / `=6` without a value suppress the
-//!   router / DNS-server options it would otherwise fill in with its own address.
-//!   `--log-dhcp` prints the option-55 list over several `requested options:` lines.
+//!   `--dhcp-option=15` suppresses that. `--dhcp-option=3` (and `=6`) without a value suppress
+//!   the router (DNS-server) option it otherwise fills in with its own address (checked for 3
+//!   and 15 by peers_dhcp_dns). `--log-dhcp` prints the option-55 list over several
+//!   `requested options:` lines (four names per line). Its option-81 answer carries RCODE1/2
+//!   = 255 (`05 ff ff …`) where Kea's carries `05 00 00 …`. It registers a client's option-12
+//!   name in its DNS only with `--domain` (PEERS.md).
 //! - tcpdump drops privileges to the `tcpdump` user unless `-Z root` (and then cannot write into
 //!   a root-only directory). It prints `listening on <if>` on stderr when the capture is live.
+//!   Without `--immediate-mode`, libpcap (TPACKET_V3) hands packets over in blocks up to 1 s
+//!   late, and a SIGTERM within that second loses them: the pcap came out empty (24 bytes).
 //! - The device namespace has no address until one is added ([`NetnsPair::add_device_addr`]):
 //!   DNS checks from the device side need the leased address configured first.
 #![allow(clippy::unwrap_used, clippy::expect_used, dead_code)]
@@ -119,9 +127,6 @@ fn scapy_available() -> bool {
 /// when something is missing; panics instead under [`peers_required`].
 pub fn peers_available(test: &str, needs: &[&str]) -> bool {
     let mut missing = Vec::new();
-    if !is_root() {
-        missing.push("root (network namespaces)".to_owned());
-    }
     for n in std::iter::once(&"ip").chain(needs) {
         let ok = if *n == "scapy" {
             scapy_available()
@@ -132,13 +137,21 @@ pub fn peers_available(test: &str, needs: &[&str]) -> bool {
             missing.push((*n).to_owned());
         }
     }
-    if missing.is_empty() {
+    let root = is_root();
+    if root && missing.is_empty() {
         return true;
     }
-    let msg = format!(
-        "{test}: missing {}; run ./scripts/install-peers as root",
-        missing.join(", ")
-    );
+    let mut why = Vec::new();
+    if !root {
+        why.push("not root (network namespaces need it)".to_owned());
+    }
+    if !missing.is_empty() {
+        why.push(format!(
+            "missing {} (run ./scripts/install-peers as root)",
+            missing.join(", ")
+        ));
+    }
+    let msg = format!("{test}: {}", why.join("; "));
     assert!(
         !peers_required(),
         "{msg} (AMTD_REQUIRE_PEERS/AMTD_NODE_DIR is set)"
