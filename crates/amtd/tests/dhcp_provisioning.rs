@@ -1,0 +1,513 @@
+//! Issue 7 end to end: emulated devices on a real network. Each test makes its own pair of
+//! network namespaces (tests/support/netns.rs): the server side runs real peers (Kea dhcp4 +
+//! kea-dhcp-ddns sending TSIG-signed updates to BIND 9, or dnsmasq) and `amtd serve`; the
+//! device side runs `amtd sim --dhcp-interface`, whose ME DHCP client (D2) leases an address,
+//! resolves `ProvisionServer.<domain>` from the DNS server its lease names (D3), sends its hello
+//! across the namespace boundary and is provisioned. A tcpdump capture decoded with scapy shows
+//! the device's DHCP option lists byte for byte.
+//!
+//! Needs root and the peers ./scripts/install-peers installs; otherwise each test prints
+//! `SKIPPED: …` and passes, unless AMTD_REQUIRE_PEERS=1 (CI) makes that a failure.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod support;
+
+use std::net::Ipv4Addr;
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use support::netns::{
+    cmd_in, peers_available, wait_until, Bind, BindOptions, CapturedDhcp, Dnsmasq, DnsmasqOptions,
+    Kea, KeaOptions, NetnsPair, PeerProcess, Sniffer,
+};
+use support::{root_hash_hex, text, FIRST_UUID};
+
+/// The parameter-request list of an AMT ME (SPEC D2), in order.
+const ME_PARAMS: [u8; 8] = [6, 3, 1, 15, 66, 67, 13, 44];
+
+const PFX_PASSWORD: &str = "Prov1sioning!";
+
+fn amtd_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_amtd")
+}
+
+/// `amtd args…` in `dir`, inside namespace `ns`.
+fn amtd_in(ns: &str, dir: &Path, args: &[&str]) -> Output {
+    cmd_in(ns, amtd_bin())
+        .current_dir(dir)
+        .env("RUST_BACKTRACE", "0")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// `amtd args…` in `dir` (host namespace, file work only).
+fn amtd_here(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    Command::new(amtd_bin())
+        .current_dir(dir)
+        .envs(env.iter().copied())
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// The embedded CA, a provisioning certificate for `*.amt.test` and the trust file in `dir`;
+/// returns the root's SHA-256 hash (hex) for the devices' trusted list.
+fn make_ca(dir: &Path) -> String {
+    std::fs::create_dir_all(dir.join("amtd-data")).unwrap();
+    for args in [
+        vec!["init", "--create-kek"],
+        vec![
+            "issue-provisioning",
+            "--fqdn",
+            "provisioning.amt.test",
+            "--out",
+            "prov.pfx",
+        ],
+        vec!["trust-pem", "--out", "trust.pem"],
+    ] {
+        let mut all = vec!["ca", "--store", "amtd-data/ca", "--kek", "amtd-data/ca.kek"];
+        all.extend(args);
+        let out = amtd_here(dir, &all, &[("AMTD_PFX_PASSWORD", PFX_PASSWORD)]);
+        assert!(out.status.success(), "{}", text(&out));
+    }
+    root_hash_hex(&std::fs::read_to_string(dir.join("trust.pem")).unwrap())
+}
+
+/// Starts `amtd serve` in the server namespace with `config` and waits until its API answers.
+fn start_serve(net: &NetnsPair, dir: &Path, config: &str) -> PeerProcess {
+    std::fs::write(dir.join("amtd.toml"), config).unwrap();
+    let mut cmd = cmd_in(net.server_ns(), amtd_bin());
+    cmd.current_dir(dir)
+        .env("AMTD_TEST_PFX_PASSWORD", PFX_PASSWORD)
+        .env("RUST_LOG", "info")
+        .args(["serve", "--config", "amtd.toml"]);
+    let mut serve = PeerProcess::spawn("amtd serve", cmd, &dir.join("serve.log"));
+    wait_until(
+        "amtd serve's API",
+        Duration::from_secs(60),
+        || std::fs::read_to_string(dir.join("serve.log")).unwrap_or_default(),
+        || {
+            serve.assert_running();
+            amtd_in(net.server_ns(), dir, &["devices", "--json"])
+                .status
+                .success()
+                .then_some(())
+        },
+    );
+    serve
+}
+
+/// `amtd sim` in the device namespace, DHCP on the device's veth.
+fn start_sim(net: &NetnsPair, dir: &Path, count: usize, extra: &[&str]) -> PeerProcess {
+    let mut cmd = cmd_in(net.device_ns(), amtd_bin());
+    cmd.current_dir(dir)
+        .env("RUST_LOG", "info")
+        .args([
+            "sim",
+            "--netns",
+            net.device_ns(),
+            "--dhcp-interface",
+            net.device_if(),
+            "--count",
+            &count.to_string(),
+            "--fleet",
+            "fleet.toml",
+            "--state-dir",
+            "sim-state",
+            "--time-scale",
+            "60",
+            "--status-interval",
+            "0",
+        ])
+        .args(extra)
+        .stdin(Stdio::null());
+    PeerProcess::spawn("amtd sim", cmd, &dir.join("sim.log"))
+}
+
+/// The UUID `amtd sim` gives device `i` (0-based).
+fn uuid(i: usize) -> String {
+    let mut u = FIRST_UUID.to_owned();
+    u.truncate(FIRST_UUID.len() - 12);
+    format!("{u}{:012x}", i + 1)
+}
+
+/// `option 81` as the ME sends it: flags S|E, RCODEs 0, the name in DNS wire format.
+fn fqdn_option(name: &str) -> Vec<u8> {
+    let mut v = vec![0x05, 0, 0];
+    for label in name.split('.') {
+        v.push(label.len() as u8);
+        v.extend_from_slice(label.as_bytes());
+    }
+    v.push(0);
+    v
+}
+
+/// The device's certificate subject as `openssl s_client` sees it from the server side.
+fn served_subject(ns: &str, ip: &str) -> String {
+    let out = cmd_in(ns, "sh")
+        .arg("-c")
+        .arg(format!(
+            "openssl s_client -connect {ip}:16993 </dev/null 2>/dev/null | openssl x509 -noout -subject -nameopt RFC2253"
+        ))
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+fn client_packets<'a>(packets: &'a [CapturedDhcp], mac: &str) -> Vec<&'a CapturedDhcp> {
+    packets
+        .iter()
+        .filter(|p| p.direction == "client" && p.chaddr == mac)
+        .collect()
+}
+
+#[test]
+fn devices_lease_from_kea_register_through_ddns_find_the_server_in_bind_and_are_provisioned() {
+    if !peers_available(
+        "devices_lease_from_kea_…_are_provisioned",
+        &[
+            "named",
+            "tsig-keygen",
+            "dig",
+            "kea-dhcp4",
+            "kea-dhcp-ddns",
+            "tcpdump",
+            "scapy",
+            "openssl",
+        ],
+    ) {
+        return;
+    }
+    let net = NetnsPair::new();
+    let bind = Bind::start(&net, &BindOptions::default());
+    let kea = Kea::start(
+        &net,
+        &KeaOptions {
+            ddns: Some(bind.ddns_target()),
+            routers: vec![net.server_ip()],
+            ..KeaOptions::default()
+        },
+    );
+    let mut sniffer = Sniffer::on_device(&net);
+    let dir = tempfile::tempdir().unwrap();
+    let root_hash = make_ca(dir.path());
+    let server = net.server_ip();
+    let _serve = start_serve(
+        &net,
+        dir.path(),
+        &format!(
+            "[server]\napi_bind = \"{server}:9972\"\nhello_bind = \"{server}\"\n\
+             [[provisioning_certificate]]\nname = \"acm\"\npkcs12 = \"prov.pfx\"\n\
+             pkcs12_password_env = \"AMTD_TEST_PFX_PASSWORD\"\n\
+             [fqdn]\nstrategies = [\"dhcp-lease\", \"reverse-dns\", \"device-settings\"]\n\
+             [dns]\nresolver = \"{server}:53\"\n\
+             [dhcp]\nkea_control_socket = \"{}\"\nkea_lease_file = \"{}\"\n",
+            kea.control_socket().display(),
+            kea.lease_file().display()
+        ),
+    );
+    std::fs::write(
+        dir.path().join("fleet.toml"),
+        format!("[defaults]\nextra_root_hashes = [\"{root_hash}\"]\n"),
+    )
+    .unwrap();
+    let mut sim = start_sim(&net, dir.path(), 2, &[]);
+    let sim_log = || std::fs::read_to_string(dir.path().join("sim.log")).unwrap_or_default();
+    let all_logs = || {
+        format!(
+            "sim:\n{}\nserve:\n{}\nkea:\n{}\nd2:\n{}\nnamed:\n{}",
+            sim_log(),
+            std::fs::read_to_string(dir.path().join("serve.log")).unwrap_or_default(),
+            kea.log(),
+            kea.d2_log(),
+            bind.log()
+        )
+    };
+    let mut devices = Vec::new();
+    for i in 0..2 {
+        let id = uuid(i);
+        let dev = wait_until(
+            &format!("device {id} provisioned"),
+            Duration::from_secs(120),
+            all_logs,
+            || {
+                sim.assert_running();
+                let out = amtd_in(net.server_ns(), dir.path(), &["device", &id, "--json"]);
+                let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+                match v["state"].as_str() {
+                    Some("provisioned") => Some(v),
+                    Some("failed") => panic!("{id} failed: {v:#}\n{}", all_logs()),
+                    _ => None,
+                }
+            },
+        );
+        devices.push(dev);
+    }
+
+    for (i, dev) in devices.iter().enumerate() {
+        let host = format!("amtdev{:05}", i + 1);
+        let fqdn = format!("{host}.amt.test");
+        // The FQDN is the option-81 name Kea leased the address to (P2, dhcp-lease first).
+        assert_eq!(dev["fqdn"], fqdn.as_str(), "{dev:#}");
+        let ip = dev["address"].as_str().unwrap().to_owned();
+        let addr: Ipv4Addr = ip.parse().unwrap();
+        assert!((net.host(100)..=net.host(150)).contains(&addr), "{ip}");
+        // Kea's D2 registered the name in BIND with TSIG: A and PTR agree.
+        assert_eq!(bind.dig(&fqdn, "A").answers("A"), vec![ip.clone()]);
+        assert_eq!(
+            bind.dig(&ip, "PTR").answers("PTR"),
+            vec![format!("{fqdn}.")]
+        );
+        // The certificate the device now serves carries the option-81 name (P4).
+        let subject = served_subject(net.server_ns(), &ip);
+        assert!(subject.contains(&format!("CN={fqdn}")), "{subject}");
+        assert!(
+            subject.contains(&format!("CN=Device (UUID: {})", uuid(i))),
+            "{subject}"
+        );
+    }
+
+    // The capture: the ME's option lists byte for byte (D2).
+    let packets = sniffer.packets();
+    for i in 0..2 {
+        let mac = format!("02:80:86:00:00:{:02x}", i + 1);
+        let host = format!("amtdev{:05}", i + 1);
+        let sent = client_packets(&packets, &mac);
+        let discover = sent
+            .iter()
+            .find(|p| p.message_type == Some(1))
+            .unwrap_or_else(|| panic!("no DISCOVER from {mac}: {packets:#?}"));
+        assert_eq!(discover.option(55).unwrap(), ME_PARAMS, "{discover:?}");
+        assert_eq!(discover.option(12).unwrap(), host.as_bytes());
+        assert_eq!(discover.option_codes(), vec![53, 12, 55], "{discover:?}");
+        assert_eq!(discover.flags, 0x8000, "BROADCAST flag");
+        let request = sent
+            .iter()
+            .find(|p| p.message_type == Some(3))
+            .unwrap_or_else(|| panic!("no REQUEST from {mac}: {packets:#?}"));
+        assert_eq!(request.option(55).unwrap(), ME_PARAMS, "{request:?}");
+        assert_eq!(request.option(12).unwrap(), host.as_bytes());
+        assert_eq!(
+            request.option(81).unwrap(),
+            fqdn_option(&format!("{host}.amt.test")),
+            "{request:?}"
+        );
+        let acked = packets
+            .iter()
+            .any(|p| p.direction == "server" && p.chaddr == mac && p.message_type == Some(5));
+        assert!(acked, "no ACK for {mac}");
+    }
+    // The hellos went to ProvisionServer.amt.test as BIND answers it.
+    let log = sim_log();
+    assert!(log.contains("hello sent"), "{log}");
+}
+
+#[test]
+fn the_me_renews_its_lease_and_shares_it_with_the_host_os() {
+    if !peers_available(
+        "the_me_renews_its_lease_and_shares_it_with_the_host_os",
+        &["kea-dhcp4", "tcpdump", "scapy"],
+    ) {
+        return;
+    }
+    let net = NetnsPair::new();
+    let kea = Kea::start(
+        &net,
+        &KeaOptions {
+            valid_lifetime: 8,
+            renew_timer: Some(2),
+            rebind_timer: Some(6),
+            routers: vec![net.server_ip()],
+            ..KeaOptions::default()
+        },
+    );
+    let mut sniffer = Sniffer::on_device(&net);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("fleet.toml"), "").unwrap();
+    // Device 0: no OS (the ME holds the lease). Device 1 with --host-os in a second process.
+    let mut me_only = start_sim(
+        &net,
+        dir.path(),
+        1,
+        &["--no-hello", "--dhcp-min-retransmit", "1"],
+    );
+    let dir2 = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir2.path().join("fleet.toml"),
+        "[[device]]\nmac = \"02:80:86:00:00:77\"\nuuid = \"8086e000-0000-4000-8000-000000000077\"\nhostname = \"amtdev77\"\n",
+    )
+    .unwrap();
+    let mut with_os = start_sim(
+        &net,
+        dir2.path(),
+        1,
+        &["--no-hello", "--dhcp-min-retransmit", "1", "--host-os"],
+    );
+    // Leases first, then a few renewal periods (T1 = 2 s) under capture.
+    let log_of = |d: &Path| std::fs::read_to_string(d.join("sim.log")).unwrap_or_default();
+    wait_until(
+        "both leases",
+        Duration::from_secs(40),
+        || {
+            format!(
+                "kea:\n{}\nsim:\n{}\nsim2:\n{}",
+                kea.log(),
+                log_of(dir.path()),
+                log_of(dir2.path())
+            )
+        },
+        || {
+            me_only.assert_running();
+            with_os.assert_running();
+            (log_of(dir.path()).contains("DHCP lease")
+                && log_of(dir2.path()).contains("DHCP lease"))
+            .then_some(())
+        },
+    );
+    std::thread::sleep(Duration::from_secs(9));
+    me_only.assert_running();
+    with_os.assert_running();
+    let packets = sniffer.packets();
+    // The ME's own exchanges use the ME list; the host OS's use the OS's list (a model of a
+    // host OS), with the same MAC: one lease per ME/OS pair.
+    let me = client_packets(&packets, "02:80:86:00:00:01");
+    assert!(
+        me.iter().all(|p| p.option(55).unwrap() == ME_PARAMS),
+        "{me:#?}"
+    );
+    let os = client_packets(&packets, "02:80:86:00:00:77");
+    for (mac, sent) in [("02:80:86:00:00:01", &me), ("02:80:86:00:00:77", &os)] {
+        let renewals = sent
+            .iter()
+            .filter(|p| p.message_type == Some(3) && p.ciaddr != "0.0.0.0")
+            .count();
+        assert!(renewals >= 2, "{mac}: {renewals} renewals in {sent:#?}");
+    }
+    for p in &os {
+        assert_eq!(
+            p.option(55).unwrap(),
+            vec![1, 3, 6, 15, 31, 33, 43, 44, 46, 47, 119, 121, 249, 252],
+            "{p:?}"
+        );
+        assert_eq!(p.option(12).unwrap(), b"amtdev77-os");
+    }
+    // Renewals are unicast to the server and keep the address; Kea holds one lease per MAC.
+    for mac in ["02:80:86:00:00:01", "02:80:86:00:00:77"] {
+        let sent = client_packets(&packets, mac);
+        let addrs: std::collections::BTreeSet<_> = sent
+            .iter()
+            .filter(|p| p.ciaddr != "0.0.0.0")
+            .map(|p| p.ciaddr.clone())
+            .collect();
+        assert_eq!(addrs.len(), 1, "{mac} changed address: {addrs:?}");
+        let renew = sent
+            .iter()
+            .find(|p| p.message_type == Some(3) && p.ciaddr != "0.0.0.0")
+            .unwrap();
+        assert_eq!(renew.dst, format!("{}:67", net.server_ip()), "{renew:?}");
+        assert!(renew.option(50).is_none() && renew.option(54).is_none());
+        let rows = kea.lease_rows();
+        let col = rows[0].iter().position(|h| h == "hwaddr").unwrap();
+        let addr_col = rows[0].iter().position(|h| h == "address").unwrap();
+        let leased: std::collections::BTreeSet<_> = rows[1..]
+            .iter()
+            .filter(|r| r[col] == mac)
+            .map(|r| r[addr_col].clone())
+            .collect();
+        assert_eq!(leased, addrs, "{rows:?}");
+    }
+    // The device really uses the leased address: it is on the device's interface.
+    let out = cmd_in(net.device_ns(), "ip")
+        .args(["-4", "-o", "addr", "show", "dev", net.device_if()])
+        .output()
+        .unwrap();
+    let shown = String::from_utf8_lossy(&out.stdout).to_string();
+    for p in [&me, &os] {
+        let addr = &p.iter().find(|p| p.ciaddr != "0.0.0.0").unwrap().ciaddr;
+        assert!(shown.contains(&format!("{addr}/24")), "{shown}");
+    }
+}
+
+#[test]
+fn devices_lease_from_dnsmasq_and_garbage_on_the_client_port_changes_nothing() {
+    if !peers_available(
+        "devices_lease_from_dnsmasq_…",
+        &["dnsmasq", "tcpdump", "scapy"],
+    ) {
+        return;
+    }
+    let net = NetnsPair::new();
+    // Garbage datagrams to the client port from the server side while the devices lease:
+    // short, non-DHCP, a BOOTREPLY with a wrong magic cookie, an OFFER for another MAC.
+    let garbage = cmd_in(net.server_ns(), "python3")
+        .arg("-c")
+        .arg(format!(
+            r#"
+import socket, time, os
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+s.setsockopt(socket.SOL_SOCKET, socket.SO_BINDTODEVICE, b"{iface}")
+bad = [b"", b"x", os.urandom(300), bytes([2,1,6,0]) + os.urandom(232) + b"\x00\x00\x00\x00",
+       bytes([2,1,6,0]) + b"\x00"*24 + bytes([2,0x80,0x86,0,0,1]) + b"\x00"*202 + b"\x63\x82\x53\x63" + b"\x35\x01\x02\xff"]
+end = time.time() + 8
+while time.time() < end:
+    for b in bad:
+        try: s.sendto(b, ("255.255.255.255", 68))
+        except OSError: pass
+    time.sleep(0.05)
+"#,
+            iface = net.server_if()
+        ))
+        .spawn()
+        .unwrap();
+    let dnsmasq = Dnsmasq::start(
+        &net,
+        &DnsmasqOptions {
+            dns_port: 0,
+            ..DnsmasqOptions::default()
+        },
+    );
+    let mut sniffer = Sniffer::on_device(&net);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("fleet.toml"), "").unwrap();
+    let mut sim = start_sim(&net, dir.path(), 3, &["--no-hello"]);
+    let sim_log = || std::fs::read_to_string(dir.path().join("sim.log")).unwrap_or_default();
+    wait_until(
+        "three leases",
+        Duration::from_secs(40),
+        || format!("sim:\n{}\ndnsmasq:\n{}", sim_log(), dnsmasq.log()),
+        || {
+            sim.assert_running();
+            (sim_log().matches("DHCP lease").count() >= 3).then_some(())
+        },
+    );
+    let mut garbage = garbage;
+    let _ = garbage.kill();
+    let _ = garbage.wait();
+    let log = dnsmasq.log();
+    assert_eq!(log.matches("DHCPACK").count(), 3, "{log}");
+    assert!(
+        log.contains("requested options: 6:dns-server, 3:router, 1:netmask, 15:domain-name,"),
+        "{log}"
+    );
+    let packets = sniffer.packets();
+    for i in 1..=3 {
+        let mac = format!("02:80:86:00:00:{i:02x}");
+        let sent = client_packets(&packets, &mac);
+        let request = sent.iter().find(|p| p.message_type == Some(3)).unwrap();
+        assert_eq!(request.option(55).unwrap(), ME_PARAMS);
+        assert_eq!(
+            request.option(81).unwrap(),
+            fqdn_option(&format!("amtdev{i:05}.amt.test"))
+        );
+        // dnsmasq wrote the lease with the host name.
+        let leases = std::fs::read_to_string(dnsmasq.lease_file()).unwrap();
+        assert!(
+            leases.contains(&mac) && leases.contains(&format!("amtdev{i:05}")),
+            "{leases}"
+        );
+    }
+    assert!(!sim_log().contains("panicked"), "{}", sim_log());
+}
