@@ -49,7 +49,7 @@ impl ClientConfig {
         }
     }
 
-    /// DHCPDISCOVER: 53, [61], [12], 55.
+    /// DHCPDISCOVER: 53, (61), (12), 55.
     pub(super) fn discover(&self, xid: u32, secs: u16) -> Message {
         let mut m = self.base(MessageType::Discover, xid, secs);
         m.broadcast = self.broadcast;
@@ -58,7 +58,7 @@ impl ClientConfig {
         m
     }
 
-    /// DHCPREQUEST in SELECTING: 53, [61], 50, 54, [12], [81], 55; returns the FQDN sent.
+    /// DHCPREQUEST in SELECTING: 53, (61), 50, 54, (12), (81), 55; returns the FQDN sent.
     pub(super) fn request_selecting(
         &self,
         xid: u32,
@@ -78,7 +78,7 @@ impl ClientConfig {
         (m, fqdn)
     }
 
-    /// DHCPREQUEST in RENEWING or REBINDING: ciaddr set, no 50/54: 53, [61], [12], [81], 55.
+    /// DHCPREQUEST in RENEWING or REBINDING: ciaddr set, no 50/54: 53, (61), (12), (81), 55.
     pub(super) fn request_extending(
         &self,
         xid: u32,
@@ -97,7 +97,7 @@ impl ClientConfig {
         (m, fqdn)
     }
 
-    /// DHCPRELEASE: 53, [61], 54; ciaddr set.
+    /// DHCPRELEASE: 53, (61), 54; ciaddr set.
     pub(super) fn release(&self, xid: u32, address: Ipv4Addr, server: Ipv4Addr) -> Message {
         let mut m = self.base(MessageType::Release, xid, 0);
         m.ciaddr = address;

@@ -14,7 +14,32 @@
 //! UDP port 67 of its [`Destination`]. Time is a [`Duration`] since any epoch (it must not go
 //! backwards); randomness (transaction ids, retransmission jitter) comes from the seed.
 //!
-//! Messages have the ME's shape: DISCOVER carries 53, [61], [12], 55 with
+//! ```
+//! use std::time::Duration;
+//! use amt_dhcp::client::{Client, ClientConfig, Destination, Event, ME_PARAMETER_REQUEST_LIST};
+//!
+//! let mac = [0x00, 0x16, 0x3e, 0x11, 0x22, 0x33];
+//! let mut client = Client::new(ClientConfig::me(mac, Some("amtdev01".into()), None), 0x5eed);
+//! let now = Duration::ZERO; // the caller's clock; here a virtual one
+//! client.start(now);
+//! while let Some(event) = client.poll(now) {
+//!     match event {
+//!         Event::Transmit(t) => {
+//!             // Send t.bytes to UDP port 67 of t.to here.
+//!             assert_eq!(t.to, Destination::Broadcast);
+//!             assert_eq!(t.message.parameter_request_list(), Some(&ME_PARAMETER_REQUEST_LIST[..]));
+//!         }
+//!         Event::Bound(lease) | Event::Renewed(lease) => { /* use lease.address */ }
+//!         Event::Lost(_) => { /* stop using the address */ }
+//!     }
+//! }
+//! // Then: client.handle(now, &datagram) for each reply, and poll again at next_deadline().
+//! let first_retransmission = client.next_deadline().unwrap();
+//! assert!(first_retransmission >= Duration::from_secs(3));
+//! assert!(first_retransmission <= Duration::from_secs(5));
+//! ```
+//!
+//! Messages have the ME's shape: DISCOVER carries 53, (61), (12), 55 with
 //! [`ME_PARAMETER_REQUEST_LIST`]; REQUEST adds 50/54 (SELECTING) and option 81 (client FQDN,
 //! S=1 E=1: the DHCP server registers the name in DNS). Retransmission follows RFC 2131 §4.1
 //! (4, 8, 16, 32, 64 s, each ±1 s) in SELECTING and REQUESTING, and §4.4.5 (half the remaining
@@ -29,15 +54,16 @@
 //! 1–10 s wait before the first DISCOVER is the caller's choice of when to call `start`.
 
 mod build;
+mod event;
 mod lease;
 #[cfg(test)]
 mod tests;
 
 use std::collections::VecDeque;
-use std::fmt;
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
+pub use self::event::{Destination, Event, Ignored, LostReason, StateKind, Transmit};
 pub use self::lease::{lease_timers, Lease, INFINITE_LEASE};
 use crate::message::{code, validate_name, Message, MessageType, Op};
 use crate::rng::SplitMix64;
@@ -128,155 +154,6 @@ impl ClientConfig {
             Some(domain) => format!("{host}.{}.", domain.trim_end_matches('.')),
             None => host.to_owned(),
         })
-    }
-}
-
-/// The client's state (RFC 2131 figure 5, without INIT-REBOOT/REBOOTING), for callers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum StateKind {
-    /// Not started, or waiting to restart after a NAK.
-    Init,
-    /// DISCOVER sent, waiting for an OFFER.
-    Selecting,
-    /// REQUEST sent for an offered address, waiting for ACK or NAK.
-    Requesting,
-    /// Holding a lease; nothing to send before T1.
-    Bound,
-    /// Past T1: unicast REQUESTs to the leasing server.
-    Renewing,
-    /// Past T2: broadcast REQUESTs to any server.
-    Rebinding,
-    /// Released; does nothing until started again.
-    Stopped,
-}
-
-/// Where a datagram goes (always to UDP port 67).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Destination {
-    /// 255.255.255.255.
-    Broadcast,
-    /// One server.
-    Unicast(Ipv4Addr),
-}
-
-/// A datagram to send.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Transmit {
-    /// The message.
-    pub message: Message,
-    /// Its encoding.
-    pub bytes: Vec<u8>,
-    /// Where to send it.
-    pub to: Destination,
-}
-
-impl Transmit {
-    fn new(message: Message, to: Destination) -> Self {
-        Self {
-            bytes: message.encode(),
-            message,
-            to,
-        }
-    }
-}
-
-/// Why a lease was lost.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LostReason {
-    /// A server answered DHCPNAK.
-    Nak {
-        /// Its option 56, if any.
-        message: Option<String>,
-    },
-    /// The lease ran out without an ACK.
-    Expired,
-}
-
-/// Something the caller must act on.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Event {
-    /// Send this datagram.
-    Transmit(Transmit),
-    /// A new lease (after DISCOVER/OFFER/REQUEST/ACK): configure the address.
-    Bound(Lease),
-    /// The lease was extended (RENEWING or REBINDING got an ACK).
-    Renewed(Lease),
-    /// The lease is gone (or the request for one was refused): stop using the address. The
-    /// client has already started over with a DISCOVER.
-    Lost(LostReason),
-}
-
-/// Why [`Client::handle`] ignored a datagram. None of these is an error of the client: a
-/// broadcast segment carries plenty of DHCP traffic meant for others.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Ignored {
-    /// Not a DHCP message.
-    Undecodable(DhcpError),
-    /// A BOOTREQUEST (another client's traffic).
-    NotReply,
-    /// No exchange in progress in this state.
-    NotWaiting {
-        /// The client's state.
-        state: StateKind,
-    },
-    /// Another exchange's transaction id.
-    WrongXid {
-        /// The current exchange's xid.
-        expected: u32,
-        /// The reply's.
-        got: u32,
-    },
-    /// Another client's MAC address.
-    WrongChaddr {
-        /// The reply's chaddr.
-        got: [u8; 6],
-    },
-    /// No (known) option 53.
-    NoMessageType,
-    /// A message type that means nothing in this state (an OFFER while REQUESTING…).
-    UnexpectedType {
-        /// The client's state.
-        state: StateKind,
-        /// The message type received.
-        message_type: MessageType,
-    },
-    /// An OFFER or ACK with `yiaddr` 0.0.0.0.
-    NoAddress,
-    /// An OFFER without a server identifier (option 54).
-    MissingServerId,
-    /// An ACK or NAK from another server than the one the client is talking to.
-    WrongServer {
-        /// The server the client is talking to.
-        expected: Ipv4Addr,
-        /// The reply's option 54.
-        got: Ipv4Addr,
-    },
-    /// An ACK without a lease time (option 51).
-    MissingLeaseTime,
-}
-
-impl fmt::Display for Ignored {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::Undecodable(e) => write!(f, "undecodable: {e}"),
-            Self::NotReply => f.write_str("not a BOOTREPLY"),
-            Self::NotWaiting { state } => write!(f, "no exchange in progress ({state:?})"),
-            Self::WrongXid { expected, got } => {
-                write!(f, "xid {got:#010x}, expected {expected:#010x}")
-            }
-            Self::WrongChaddr { got } => write!(f, "chaddr {got:02x?} is not ours"),
-            Self::NoMessageType => f.write_str("no DHCP message type"),
-            Self::UnexpectedType {
-                state,
-                message_type,
-            } => write!(f, "{message_type:?} unexpected in {state:?}"),
-            Self::NoAddress => f.write_str("no address (yiaddr 0.0.0.0)"),
-            Self::MissingServerId => f.write_str("no server identifier"),
-            Self::WrongServer { expected, got } => {
-                write!(f, "from server {got}, expected {expected}")
-            }
-            Self::MissingLeaseTime => f.write_str("ACK without lease time"),
-        }
     }
 }
 

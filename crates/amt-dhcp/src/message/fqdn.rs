@@ -65,6 +65,12 @@ impl FqdnFlags {
 }
 
 /// Option 81: the client's fully qualified (or partial) domain name and who updates DNS.
+///
+/// The name is held in DNS presentation form, and a **trailing dot marks a fully qualified
+/// name** (`"amtdev01.amt.test."`); without it the name is partial (`"amtdev01"`) and the server
+/// completes it. With flag E (canonical wire format, RFC 4702 §2.3.1) a fully qualified name
+/// ends with the root label and a partial one omits it; without E the text goes as it is.
+/// Labels are 1–63 bytes of letters, digits, `-` and `_`; at most 255 bytes in wire format.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientFqdn {
     /// The flags byte.
@@ -73,8 +79,7 @@ pub struct ClientFqdn {
     pub rcode1: u8,
     /// RCODE2 (deprecated like RCODE1).
     pub rcode2: u8,
-    /// The name in presentation form; a trailing dot marks a fully qualified name (see the
-    /// [module documentation](self)).
+    /// The name in presentation form; a trailing dot marks a fully qualified name.
     pub name: String,
 }
 
