@@ -444,6 +444,13 @@ fn replies_for_others_are_ignored() {
         client.handle(T0, &no_lease_time.encode()),
         Err(Ignored::MissingLeaseTime)
     );
+    let mut zero_lease =
+        Message::decode(&offer(xid, MAC, Op::BootReply, MessageType::Ack)).unwrap();
+    zero_lease.options.set(DhcpOption::u32(code::LEASE_TIME, 0));
+    assert_eq!(
+        client.handle(T0, &zero_lease.encode()),
+        Err(Ignored::MissingLeaseTime)
+    );
     assert_eq!(client.state(), StateKind::Requesting);
     client
         .handle(T0, &offer(xid, MAC, Op::BootReply, MessageType::Ack))

@@ -127,7 +127,7 @@ pub enum Ignored {
         /// The reply's option 54.
         got: Ipv4Addr,
     },
-    /// An ACK without a lease time (option 51).
+    /// An ACK without a usable lease time (option 51 absent, malformed or zero).
     MissingLeaseTime,
 }
 
@@ -151,7 +151,7 @@ impl fmt::Display for Ignored {
             Self::WrongServer { expected, got } => {
                 write!(f, "from server {got}, expected {expected}")
             }
-            Self::MissingLeaseTime => f.write_str("ACK without lease time"),
+            Self::MissingLeaseTime => f.write_str("ACK without a usable lease time"),
         }
     }
 }

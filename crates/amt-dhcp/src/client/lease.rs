@@ -45,7 +45,9 @@ pub struct Lease {
 }
 
 impl Lease {
-    /// Builds a lease from an ACK; `None` when the ACK carries no valid lease time (option 51).
+    /// Builds a lease from an ACK; `None` when the ACK carries no usable lease time (option 51
+    /// absent, malformed or zero: a zero lease would expire as soon as it is granted and send
+    /// the client round DORA without pause).
     pub(crate) fn from_ack(
         ack: Message,
         server_id: Ipv4Addr,
@@ -53,8 +55,11 @@ impl Lease {
         fqdn_sent: Option<String>,
         offer: Option<Message>,
     ) -> Option<Self> {
-        let (lease_time, t1, t2) =
-            lease_timers(ack.lease_time()?, ack.renewal_time(), ack.rebinding_time());
+        let (lease_time, t1, t2) = lease_timers(
+            ack.lease_time().filter(|&secs| secs > 0)?,
+            ack.renewal_time(),
+            ack.rebinding_time(),
+        );
         Some(Self {
             address: ack.yiaddr,
             subnet_mask: ack.subnet_mask(),

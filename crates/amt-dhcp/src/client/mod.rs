@@ -404,7 +404,7 @@ impl Client {
             started: now,
             first_sent: now,
             retransmissions: 0,
-            next_retransmit: now + self.backoff(0),
+            next_retransmit: now.saturating_add(self.backoff(0)),
             fqdn_sent: None,
         };
         self.send_discover(&exchange, now);
@@ -423,7 +423,7 @@ impl Client {
                 state: self.state.kind(),
             });
         };
-        let next_retransmit = now + self.backoff(0);
+        let next_retransmit = now.saturating_add(self.backoff(0));
         let mut exchange = Exchange {
             first_sent: now,
             retransmissions: 0,
@@ -458,7 +458,7 @@ impl Client {
             self.events
                 .push_back(Event::Lost(LostReason::Nak { message }));
             self.consecutive_naks = self.consecutive_naks.saturating_add(1);
-            let at = now + self.restart_delay();
+            let at = now.saturating_add(self.restart_delay());
             self.state = State::Restarting { at };
             return Ok(());
         }
@@ -514,7 +514,8 @@ impl Client {
                     return (State::Selecting(exchange), false);
                 }
                 exchange.retransmissions += 1;
-                exchange.next_retransmit = now + self.backoff(exchange.retransmissions);
+                exchange.next_retransmit =
+                    now.saturating_add(self.backoff(exchange.retransmissions));
                 self.send_discover(&exchange, now);
                 (State::Selecting(exchange), true)
             }
@@ -529,7 +530,8 @@ impl Client {
                     return (self.begin_discovery(now), true);
                 }
                 exchange.retransmissions += 1;
-                exchange.next_retransmit = now + self.backoff(exchange.retransmissions);
+                exchange.next_retransmit =
+                    now.saturating_add(self.backoff(exchange.retransmissions));
                 self.send_selecting_request(&mut exchange, &offer, now);
                 (State::Requesting { exchange, offer }, true)
             }
@@ -554,7 +556,8 @@ impl Client {
                     (self.begin_extending(now, lease, true), true)
                 } else if now >= exchange.next_retransmit {
                     exchange.retransmissions += 1;
-                    exchange.next_retransmit = now + self.extend_wait(now, lease.rebind_at());
+                    exchange.next_retransmit =
+                        now.saturating_add(self.extend_wait(now, lease.rebind_at()));
                     self.send_extending_request(&mut exchange, &lease, false, now);
                     (State::Renewing { lease, exchange }, true)
                 } else {
@@ -569,7 +572,8 @@ impl Client {
                     (self.expire(now), true)
                 } else if now >= exchange.next_retransmit {
                     exchange.retransmissions += 1;
-                    exchange.next_retransmit = now + self.extend_wait(now, lease.expires_at());
+                    exchange.next_retransmit =
+                        now.saturating_add(self.extend_wait(now, lease.expires_at()));
                     self.send_extending_request(&mut exchange, &lease, true, now);
                     (State::Rebinding { lease, exchange }, true)
                 } else {
@@ -591,7 +595,7 @@ impl Client {
             started: now,
             first_sent: now,
             retransmissions: 0,
-            next_retransmit: now + self.extend_wait(now, until),
+            next_retransmit: now.saturating_add(self.extend_wait(now, until)),
             fqdn_sent: None,
         };
         self.send_extending_request(&mut exchange, &lease, rebinding, now);
