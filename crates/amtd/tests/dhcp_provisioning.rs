@@ -511,3 +511,137 @@ while time.time() < end:
     }
     assert!(!sim_log().contains("panicked"), "{}", sim_log());
 }
+
+#[test]
+fn the_lease_name_wins_over_a_stale_ptr_the_conflict_is_recorded_and_amtd_registers_dns() {
+    if !peers_available(
+        "the_lease_name_wins_over_a_stale_ptr_…",
+        &["named", "tsig-keygen", "dig", "kea-dhcp4", "curl"],
+    ) {
+        return;
+    }
+    let net = NetnsPair::new();
+    let device_ip = net.host(100);
+    let [a, b, c, d] = device_ip.octets();
+    // A stale, forward-confirmed PTR for the one address Kea will lease: reverse DNS says
+    // "stale.amt.test" while the lease carries the device's option-81 name.
+    let bind = Bind::start(
+        &net,
+        &BindOptions {
+            records: vec![
+                format!("{d}.{c}.{b}.{a}.in-addr.arpa. PTR stale.amt.test."),
+                format!("stale.amt.test. A {device_ip}"),
+            ],
+            ..BindOptions::default()
+        },
+    );
+    // Kea without DDNS: amtd registers the records itself (RFC 2136 + TSIG, [dns.update]).
+    let kea = Kea::start(
+        &net,
+        &KeaOptions {
+            pool: Some((device_ip, device_ip)),
+            routers: vec![net.server_ip()],
+            ddns: None,
+            ddns_qualifying_suffix: Some("amt.test.".into()),
+            ..KeaOptions::default()
+        },
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let root_hash = make_ca(dir.path());
+    let server = net.server_ip();
+    std::fs::write(
+        dir.path().join("fleet.toml"),
+        format!("[defaults]\nextra_root_hashes = [\"{root_hash}\"]\n"),
+    )
+    .unwrap();
+    let config = format!(
+        "[server]\napi_bind = \"{server}:9972\"\nhello_bind = \"{server}\"\n\
+         [[provisioning_certificate]]\nname = \"acm\"\npkcs12 = \"prov.pfx\"\n\
+         pkcs12_password_env = \"AMTD_TEST_PFX_PASSWORD\"\n\
+         [fqdn]\nstrategies = [\"dhcp-lease\", \"reverse-dns\"]\n\
+         [dns]\nresolver = \"{server}:53\"\n\
+         [dns.tsig]\nkey_name = \"{}\"\nalgorithm = \"{}\"\nsecret_env = \"AMTD_TEST_TSIG\"\n\
+         [dns.update]\nenabled = true\n\
+         [dhcp]\nkea_control_socket = \"{}\"\n",
+        bind.key_name(),
+        bind.algorithm(),
+        kea.control_socket().display(),
+    );
+    std::fs::write(dir.path().join("amtd.toml"), &config).unwrap();
+    let mut cmd = cmd_in(net.server_ns(), amtd_bin());
+    cmd.current_dir(dir.path())
+        .env("AMTD_TEST_PFX_PASSWORD", PFX_PASSWORD)
+        .env("AMTD_TEST_TSIG", bind.secret())
+        .env("RUST_LOG", "info")
+        .args(["serve", "--config", "amtd.toml"]);
+    let serve_log = || std::fs::read_to_string(dir.path().join("serve.log")).unwrap_or_default();
+    let mut serve = PeerProcess::spawn("amtd serve", cmd, &dir.path().join("serve.log"));
+    wait_until(
+        "amtd serve's API",
+        Duration::from_secs(60),
+        serve_log,
+        || {
+            serve.assert_running();
+            amtd_in(net.server_ns(), dir.path(), &["devices", "--json"])
+                .status
+                .success()
+                .then_some(())
+        },
+    );
+    let mut sim = start_sim(&net, dir.path(), 1, &[]);
+    let logs = || {
+        format!(
+            "serve:\n{}\nsim:\n{}\nkea:\n{}\nnamed:\n{}",
+            serve_log(),
+            std::fs::read_to_string(dir.path().join("sim.log")).unwrap_or_default(),
+            kea.log(),
+            bind.log()
+        )
+    };
+    let id = uuid(0);
+    let dev = wait_until(
+        "the device provisioned",
+        Duration::from_secs(120),
+        logs,
+        || {
+            sim.assert_running();
+            let out = amtd_in(net.server_ns(), dir.path(), &["device", &id, "--json"]);
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).ok()?;
+            match v["state"].as_str() {
+                Some("provisioned") => Some(v),
+                Some("failed") => panic!("failed: {v:#}\n{}", logs()),
+                _ => None,
+            }
+        },
+    );
+    // The certificate's name is the lease's (option 81), not the stale PTR's.
+    assert_eq!(dev["fqdn"], "amtdev00001.amt.test", "{dev:#}");
+    assert_eq!(dev["address"], device_ip.to_string());
+    let subject = served_subject(net.server_ns(), &device_ip.to_string());
+    assert!(subject.contains("CN=amtdev00001.amt.test"), "{subject}");
+    // The disagreement is recorded on the hello, in words, naming both sources and names.
+    let token = std::fs::read_to_string(dir.path().join("amtd-data/api-token")).unwrap();
+    let out = cmd_in(net.server_ns(), "curl")
+        .args([
+            "-sf",
+            "-H",
+            &format!("Authorization: Bearer {}", token.trim()),
+            &format!("http://{server}:9972/api/v1/hellos?device={id}"),
+        ])
+        .output()
+        .unwrap();
+    let hellos = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(
+        hellos.contains(
+            "FQDN conflict: DHCP lease says amtdev00001.amt.test but reverse DNS says stale.amt.test"
+        ),
+        "{hellos}\n{}",
+        logs()
+    );
+    // amtd registered A and PTR with a TSIG-signed RFC 2136 update once it was provisioned.
+    let a = bind.wait_record("amtdev00001.amt.test", "A", Duration::from_secs(20));
+    assert_eq!(a, vec![device_ip.to_string()], "{}", logs());
+    let ptr = bind.wait_record(&device_ip.to_string(), "PTR", Duration::from_secs(20));
+    // Kea sends no updates here, so only amtd can have written them.
+    assert_eq!(ptr, vec!["amtdev00001.amt.test.".to_owned()], "{}", logs());
+}
