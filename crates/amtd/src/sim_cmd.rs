@@ -265,7 +265,14 @@ async fn serve(spec: FleetSpec, options: NetOptions, status_interval: u64) -> Re
     for (i, why) in fleet.failures() {
         eprintln!("  device {i} did not start: {why}");
     }
-    if fleet.devices().is_empty() {
+    let waiting = fleet.waiting_for_lease();
+    if waiting > 0 {
+        eprintln!(
+            "{waiting} device(s) have no DHCP lease yet; their clients keep trying and each \
+             starts when its lease arrives"
+        );
+    }
+    if fleet.devices().is_empty() && waiting == 0 {
         bail!("no device started");
     }
     if let (Some(first), Some(last)) = (fleet.devices().first(), fleet.devices().last()) {

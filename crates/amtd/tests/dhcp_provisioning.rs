@@ -639,3 +639,79 @@ fn the_lease_name_wins_over_a_stale_ptr_the_conflict_is_recorded_and_amtd_regist
     // Kea sends no updates here, so only amtd can have written them.
     assert_eq!(ptr, vec!["amtdev00001.amt.test.".to_owned()], "{}", logs());
 }
+
+#[test]
+fn a_device_without_a_dhcp_server_keeps_its_retry_schedule_and_starts_when_one_appears() {
+    if !peers_available(
+        "a_device_without_a_dhcp_server_keeps_its_retry_schedule…",
+        &["dnsmasq", "tcpdump", "scapy"],
+    ) {
+        return;
+    }
+    let net = NetnsPair::new();
+    let mut sniffer = Sniffer::on_device(&net);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("fleet.toml"), "").unwrap();
+    let mut sim = start_sim(&net, dir.path(), 1, &["--no-hello", "--dhcp-timeout", "1"]);
+    let sim_log = || std::fs::read_to_string(dir.path().join("sim.log")).unwrap_or_default();
+    wait_until(
+        "the emulator to say it keeps trying",
+        Duration::from_secs(20),
+        sim_log,
+        || {
+            sim.assert_running();
+            sim_log().contains("no DHCP lease yet").then_some(())
+        },
+    );
+    // No server for a while: DISCOVERs go out on the RFC 2131 back-off (4 s, then 8 s, ± 1 s).
+    std::thread::sleep(Duration::from_secs(6));
+    let dnsmasq = Dnsmasq::start(
+        &net,
+        &DnsmasqOptions {
+            dns_port: 0,
+            ..DnsmasqOptions::default()
+        },
+    );
+    wait_until(
+        "the device to start after its lease",
+        Duration::from_secs(30),
+        || format!("sim:\n{}\ndnsmasq:\n{}", sim_log(), dnsmasq.log()),
+        || {
+            sim.assert_running();
+            sim_log()
+                .contains("device started after its DHCP lease")
+                .then_some(())
+        },
+    );
+    let packets = sniffer.packets();
+    let discovers: Vec<f64> = client_packets(&packets, "02:80:86:00:00:01")
+        .iter()
+        .filter(|p| p.message_type == Some(1))
+        .map(|p| p.time)
+        .collect();
+    assert!(discovers.len() >= 3, "{packets:#?}");
+    let gaps: Vec<f64> = discovers.windows(2).map(|w| w[1] - w[0]).collect();
+    assert!((3.0..=5.1).contains(&gaps[0]), "{gaps:?}");
+    assert!((7.0..=9.1).contains(&gaps[1]), "{gaps:?}");
+    // The device now serves on its leased address.
+    let leased = packets
+        .iter()
+        .find(|p| p.direction == "server" && p.message_type == Some(5))
+        .map(|p| p.yiaddr.clone())
+        .unwrap();
+    let out = cmd_in(net.device_ns(), "ip")
+        .args(["-4", "-o", "addr", "show", "dev", net.device_if()])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains(&format!("{leased}/24")));
+    let probe = cmd_in(net.device_ns(), "bash")
+        .arg("-c")
+        .arg(format!("exec 3<>/dev/tcp/{leased}/16992 && echo open"))
+        .output()
+        .unwrap();
+    assert!(
+        String::from_utf8_lossy(&probe.stdout).contains("open"),
+        "16992 on {leased} is not listening\n{}",
+        sim_log()
+    );
+}

@@ -116,16 +116,43 @@ pub struct Fleet {
     ctx: Arc<FleetContext>,
     /// The devices' DHCP clients (D2), by fleet index, when the fleet runs DHCP.
     dhcp: Vec<(usize, super::dhcp::DhcpDevice)>,
+    /// Devices started after start-up, when their first lease arrived.
+    late: Arc<std::sync::Mutex<Vec<Arc<Device>>>>,
+    /// The tasks waiting for those leases.
+    waiting: Vec<tokio::task::JoinHandle<()>>,
 }
 
 /// Runs DHCP for every device of `spec` on the interface (D2) and waits for the leases: a
 /// leased device takes the leased address, the lease's domain (option 15) unless one is
 /// pre-configured, and the lease's DNS server for its hello's lookups (D3). Devices without a
 /// lease in time are removed from `spec` and returned as failures.
+/// What DHCP start-up produced: clients of leased devices (their specs updated in place),
+/// devices that cannot run DHCP, and devices still waiting for a lease (their clients keep
+/// retrying; they start when a lease arrives).
+struct Leasing {
+    leased: Vec<(usize, super::dhcp::DhcpDevice)>,
+    failures: Vec<(usize, String)>,
+    pending: Vec<(DeviceSpec, super::dhcp::DhcpDevice)>,
+}
+
+/// Applies a lease to a device's spec (address, domain unless pre-configured, DNS server).
+fn apply_lease(d: &mut DeviceSpec, l: &amt_dhcp::client::Lease) {
+    d.ip = l.address;
+    if d.config.domain.is_empty() {
+        if let Some(domain) = &l.domain {
+            d.config.domain = domain.clone();
+        }
+    }
+    d.resolver = l
+        .dns_servers
+        .first()
+        .map(|ip| std::net::SocketAddr::from((*ip, 53)));
+}
+
 async fn lease_all(
     spec: &mut FleetSpec,
     options: &super::DhcpFleetOptions,
-) -> Result<(Vec<(usize, super::dhcp::DhcpDevice)>, Vec<(usize, String)>), StartError> {
+) -> Result<Leasing, StartError> {
     use super::dhcp::{parse_mac, DhcpDevice, DhcpDeviceOptions, InterfaceSocket};
     let socket =
         InterfaceSocket::open(&options.interface).map_err(|e| StartError::Dhcp(e.to_string()))?;
@@ -170,6 +197,7 @@ async fn lease_all(
         });
     }
     let mut leased = Vec::new();
+    let mut pending = Vec::new();
     let mut keep = Vec::new();
     for ((index, client), lease) in clients.into_iter().zip(leases) {
         let Some(d) = spec.devices.iter_mut().find(|d| d.index == index) else {
@@ -177,30 +205,25 @@ async fn lease_all(
         };
         match lease {
             Some(l) => {
-                d.ip = l.address;
-                if d.config.domain.is_empty() {
-                    if let Some(domain) = &l.domain {
-                        d.config.domain = domain.clone();
-                    }
-                }
-                d.resolver = l
-                    .dns_servers
-                    .first()
-                    .map(|ip| std::net::SocketAddr::from((*ip, 53)));
+                apply_lease(d, &l);
                 keep.push(index);
                 leased.push((index, client));
             }
-            None => failures.push((
-                index,
-                format!(
-                    "no DHCP lease on {} within {:?}",
-                    options.interface, options.lease_timeout
-                ),
-            )),
+            None => {
+                tracing::warn!(
+                    device = index, interface = %options.interface, timeout = ?options.lease_timeout,
+                    "no DHCP lease yet; the device keeps trying and starts when it gets one"
+                );
+                pending.push((d.clone(), client));
+            }
         }
     }
     spec.devices.retain(|d| keep.contains(&d.index));
-    Ok((leased, failures))
+    Ok(Leasing {
+        leased,
+        failures,
+        pending,
+    })
 }
 
 /// Makes a fresh device state, provisioned when an admin password is given.
@@ -244,15 +267,17 @@ impl Fleet {
     ) -> Result<Fleet, StartError> {
         let mut dhcp = Vec::new();
         let mut failures = Vec::new();
+        let mut pending = Vec::new();
         if let Some(d) = &options.dhcp {
             if !options.allow_non_loopback {
                 return Err(StartError::Dhcp(
                     "DHCP puts devices on a real interface: run inside a network namespace (--netns)".into(),
                 ));
             }
-            let (leased, unleased) = lease_all(&mut spec, d).await?;
-            dhcp = leased;
-            failures = unleased;
+            let leasing = lease_all(&mut spec, d).await?;
+            dhcp = leasing.leased;
+            failures = leasing.failures;
+            pending = leasing.pending;
         }
         for d in &spec.devices {
             if !options.allow_non_loopback && !is_loopback(d.ip) {
@@ -314,12 +339,54 @@ impl Fleet {
             }
         }
         progress(total, total);
+        // Devices still without a lease: their DHCP clients keep retrying (RFC 2131 back-off);
+        // each starts as soon as its lease arrives.
+        let late = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let mut waiting = Vec::new();
+        for (mut d, client) in pending {
+            let index = d.index;
+            let ctx = Arc::clone(&ctx);
+            let late = Arc::clone(&late);
+            let mut watch = client.watch();
+            waiting.push(tokio::spawn(async move {
+                let Ok(lease) = watch.wait_for(Option::is_some).await.map(|l| l.clone()) else {
+                    return;
+                };
+                let Some(lease) = lease else { return };
+                apply_lease(&mut d, &lease);
+                if !ctx.options.allow_non_loopback && !is_loopback(d.ip) {
+                    return;
+                }
+                match Self::start_device(&ctx, &d) {
+                    Ok(dev) => {
+                        tracing::info!(device = d.index, address = %d.ip, "device started after its DHCP lease");
+                        late.lock().unwrap_or_else(|p| p.into_inner()).push(dev);
+                    }
+                    Err(e) => {
+                        tracing::error!(device = d.index, error = %e, "device did not start after its lease");
+                    }
+                }
+            }));
+            dhcp.push((index, client));
+        }
         Ok(Fleet {
             devices,
             failures,
             ctx,
             dhcp,
+            late,
+            waiting,
         })
+    }
+
+    /// Devices that started after start-up returned, once their DHCP lease arrived.
+    pub fn late_devices(&self) -> Vec<Arc<Device>> {
+        self.late.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Devices still waiting for their first DHCP lease.
+    pub fn waiting_for_lease(&self) -> usize {
+        self.waiting.iter().filter(|t| !t.is_finished()).count()
     }
 
     /// The DHCP client of the device with fleet index `index` (fleets started with DHCP).
@@ -391,14 +458,15 @@ impl Fleet {
 
     /// Counts devices per state.
     pub fn summary(&self) -> Summary {
+        let late = self.late_devices();
         let mut s = Summary {
-            running: self.devices.len(),
+            running: self.devices.len() + late.len(),
             failed: self.failures.len(),
             tls_admitted: self.ctx.admission.admitted.load(Ordering::Relaxed),
             tls_refused: self.ctx.admission.refused.load(Ordering::Relaxed),
             ..Summary::default()
         };
-        for d in &self.devices {
+        for d in self.devices.iter().chain(late.iter()) {
             match d.phase() {
                 Phase::Setup => s.setup += 1,
                 Phase::Provisioned => s.provisioned += 1,
@@ -421,7 +489,10 @@ impl Fleet {
 
     /// Stops every listener and hello sender and persists every device.
     pub fn shutdown(&self) {
-        for d in &self.devices {
+        for t in &self.waiting {
+            t.abort();
+        }
+        for d in self.devices.iter().chain(self.late_devices().iter()) {
             d.stop();
             d.persist();
         }
@@ -430,7 +501,10 @@ impl Fleet {
 
 impl Drop for Fleet {
     fn drop(&mut self) {
-        for d in &self.devices {
+        for t in &self.waiting {
+            t.abort();
+        }
+        for d in self.devices.iter().chain(self.late_devices().iter()) {
             d.stop();
         }
     }
