@@ -28,6 +28,16 @@ const ME_PARAMS: [u8; 8] = [6, 3, 1, 15, 66, 67, 13, 44];
 
 const PFX_PASSWORD: &str = "Prov1sioning!";
 
+/// Admin password of `--provisioned` emulated devices (AMT password rules).
+const ADMIN_PASSWORD: &str = "Adm1n!Passw0rd";
+
+fn now_secs() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
 fn amtd_bin() -> &'static str {
     env!("CARGO_BIN_EXE_amtd")
 }
@@ -308,7 +318,7 @@ fn devices_lease_from_kea_register_through_ddns_find_the_server_in_bind_and_are_
 fn the_me_renews_its_lease_and_shares_it_with_the_host_os() {
     if !peers_available(
         "the_me_renews_its_lease_and_shares_it_with_the_host_os",
-        &["kea-dhcp4", "tcpdump", "scapy"],
+        &["kea-dhcp4", "tcpdump", "scapy", "amtctrl"],
     ) {
         return;
     }
@@ -337,6 +347,7 @@ fn the_me_renews_its_lease_and_shares_it_with_the_host_os() {
     )
     .unwrap();
     let mut on_interface = Vec::new();
+    let mut phase_marks: Vec<f64> = Vec::new();
     for (d, extra) in [
         (
             dir.path(),
@@ -344,7 +355,15 @@ fn the_me_renews_its_lease_and_shares_it_with_the_host_os() {
         ),
         (
             dir2.path(),
-            &["--no-hello", "--dhcp-min-retransmit", "1", "--host-os"][..],
+            &[
+                "--no-hello",
+                "--dhcp-min-retransmit",
+                "1",
+                "--host-os",
+                "--provisioned",
+                "--admin-password",
+                ADMIN_PASSWORD,
+            ][..],
         ),
     ] {
         let mut sim = start_sim(&net, d, 1, extra);
@@ -367,6 +386,37 @@ fn the_me_renews_its_lease_and_shares_it_with_the_host_os() {
             .output()
             .unwrap();
         on_interface.push(String::from_utf8_lossy(&out.stdout).to_string());
+        if d == dir2.path() {
+            // A real console (amtctrl) powers the host off and on again: the OS stops (the ME
+            // takes the lease over and renews it itself), then boots (it takes it back).
+            let log = log_of(d);
+            let ip = log
+                .split("devices listen on ")
+                .nth(1)
+                .and_then(|r| r.split_whitespace().next())
+                .unwrap_or_else(|| panic!("no address in the log:\n{log}"))
+                .to_owned();
+            let home = tempfile::tempdir().unwrap();
+            let amtctrl = support::netns::workspace().join("tests/python/.venv/bin/amtctrl");
+            let ctl = |args: &[&str]| {
+                let out = cmd_in(net.device_ns(), amtctrl.to_str().unwrap())
+                    .env("HOME", home.path())
+                    .args(args)
+                    .output()
+                    .unwrap();
+                assert!(out.status.success(), "amtctrl {args:?}: {}", text(&out));
+                String::from_utf8_lossy(&out.stdout).trim().to_owned()
+            };
+            ctl(&["add", "dev", &ip, ADMIN_PASSWORD]);
+            phase_marks.push(now_secs());
+            ctl(&["dev", "off"]);
+            std::thread::sleep(Duration::from_secs(5));
+            phase_marks.push(now_secs());
+            ctl(&["dev", "on"]);
+            std::thread::sleep(Duration::from_secs(5));
+            sim.assert_running();
+            assert!(log_of(d).contains("host OS stopped"), "{}", log_of(d));
+        }
         sim.stop();
     }
     let packets = sniffer.packets();
@@ -385,14 +435,28 @@ fn the_me_renews_its_lease_and_shares_it_with_the_host_os() {
             .count();
         assert!(renewals >= 2, "{mac}: {renewals} renewals in {sent:#?}");
     }
+    // Host on: the OS's list and name; host off: the ME's list and name; on again: the OS's.
+    let os_list = vec![1, 3, 6, 15, 31, 33, 43, 44, 46, 47, 119, 121, 249, 252];
+    let (off_at, on_at) = (phase_marks[0], phase_marks[1]);
+    let mut seen = [0usize; 3];
     for p in &os {
-        assert_eq!(
-            p.option(55).unwrap(),
-            vec![1, 3, 6, 15, 31, 33, 43, 44, 46, 47, 119, 121, 249, 252],
-            "{p:?}"
-        );
-        assert_eq!(p.option(12).unwrap(), b"amtdev77-os");
+        let (list, name, phase) = if p.time < off_at {
+            (os_list.clone(), &b"amtdev77-os"[..], 0)
+        } else if p.time > on_at + 0.5 {
+            (os_list.clone(), &b"amtdev77-os"[..], 2)
+        } else if p.time > off_at + 0.5 && p.time < on_at {
+            (ME_PARAMS.to_vec(), &b"amtdev77"[..], 1)
+        } else {
+            continue; // in flight while the power changed
+        };
+        assert_eq!(p.option(55).unwrap(), list, "phase {phase}: {p:?}");
+        assert_eq!(p.option(12).unwrap(), name, "phase {phase}: {p:?}");
+        seen[phase] += 1;
     }
+    assert!(
+        seen.iter().all(|n| *n >= 1),
+        "renewals per phase {seen:?}: {os:#?}"
+    );
     // Renewals are unicast to the server and keep the address; Kea holds one lease per MAC.
     for mac in ["02:80:86:00:00:01", "02:80:86:00:00:77"] {
         let sent = client_packets(&packets, mac);

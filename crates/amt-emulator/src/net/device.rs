@@ -120,6 +120,9 @@ pub struct Device {
     pub redirection: super::redirection::DeviceRedirection,
     /// DNS server from the device's DHCP lease (`None`: the fleet's `--resolver`).
     pub resolver: Option<std::net::SocketAddr>,
+    /// The host power state (CIM number), published on every change: the DHCP layer follows
+    /// it (the host OS runs only while the host is on).
+    pub power: tokio::sync::watch::Sender<u16>,
     core: Mutex<Core>,
     tls: Mutex<TlsSlots>,
     pub(crate) tasks: Mutex<Tasks>,
@@ -158,6 +161,7 @@ impl Device {
             stats: DeviceStats::default(),
             redirection: Default::default(),
             resolver: None,
+            power: tokio::sync::watch::Sender::new(fw.state.power_state),
             core: Mutex::new(Core { fw, verifier }),
             tls: Mutex::new(TlsSlots::default()),
             tasks: Mutex::new(Tasks::default()),
@@ -353,6 +357,7 @@ impl Device {
                 FirmwareEvent::PowerChanged(s) => {
                     tracing::info!(device.uuid = %self.uuid, power_state = s, "host power state changed");
                     super::redirection::power_changed(self, *s);
+                    self.power.send_replace(*s);
                 }
             }
         }

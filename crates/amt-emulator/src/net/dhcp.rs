@@ -253,6 +253,30 @@ async fn ip_addr(op: &str, interface: &str, lease: &Lease) -> Result<(), DhcpIoE
     }
 }
 
+/// The host OS's life as the DHCP layer sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostOs {
+    /// The OS booted, with this host name: it takes the lease over.
+    Started(Option<String>),
+    /// The OS stopped: the ME takes the lease over.
+    Stopped,
+}
+
+/// A handle that tells a running [`DhcpDevice`] about the host OS.
+#[derive(Debug, Clone)]
+pub struct HostOsCommands(mpsc::Sender<Command>);
+
+impl HostOsCommands {
+    /// Sends `event`; an error when the device's DHCP has stopped.
+    pub async fn send(&self, event: HostOs) -> Result<(), ()> {
+        let c = match event {
+            HostOs::Started(name) => Command::OsStarted(name),
+            HostOs::Stopped => Command::OsStopped,
+        };
+        self.0.send(c).await.map_err(|_| ())
+    }
+}
+
 /// Commands to a running [`DhcpDevice`].
 #[derive(Debug)]
 enum Command {
@@ -354,10 +378,12 @@ impl DhcpDevice {
                     },
                     c = cmd_rx.recv() => match c {
                         Some(Command::OsStarted(name)) => {
+                            tracing::info!(mac = %mac_text(&mac), "host OS started: it holds the DHCP lease");
                             pair.os_started(epoch.elapsed(), name);
                             let _ = holder_tx.send(LeaseHolder::HostOs);
                         }
                         Some(Command::OsStopped) => {
+                            tracing::info!(mac = %mac_text(&mac), "host OS stopped: the ME holds the DHCP lease");
                             pair.os_stopped(epoch.elapsed());
                             let _ = holder_tx.send(LeaseHolder::Me);
                         }
@@ -415,6 +441,11 @@ impl DhcpDevice {
     /// A watch on the lease (for callers that follow renewals and losses).
     pub fn watch(&self) -> watch::Receiver<Option<Lease>> {
         self.lease.clone()
+    }
+
+    /// A handle for host-OS events (for a task following the host's power).
+    pub fn commands(&self) -> HostOsCommands {
+        HostOsCommands(self.commands.clone())
     }
 
     /// The host OS booted (it takes the lease over).

@@ -226,6 +226,33 @@ async fn lease_all(
     })
 }
 
+/// A task that tells `client` when the host OS starts (host on) and stops (anything else).
+fn follow_power(
+    dev: &Arc<Device>,
+    client: &super::dhcp::DhcpDevice,
+) -> tokio::task::JoinHandle<()> {
+    let mut power = dev.power.subscribe();
+    let commands = client.commands();
+    let os_name = dev.with_firmware(|fw| fw.state.config.hostname.clone()) + "-os";
+    tokio::spawn(async move {
+        let mut was_on = *power.borrow_and_update() == 2;
+        while power.changed().await.is_ok() {
+            let on = *power.borrow_and_update() == 2;
+            if on != was_on {
+                was_on = on;
+                let c = if on {
+                    super::dhcp::HostOs::Started(Some(os_name.clone()))
+                } else {
+                    super::dhcp::HostOs::Stopped
+                };
+                if commands.send(c).await.is_err() {
+                    return;
+                }
+            }
+        }
+    })
+}
+
 /// Makes a fresh device state, provisioned when an admin password is given.
 fn fresh_state(spec: &DeviceSpec, admin_password: Option<&str>) -> DeviceState {
     let mut realm = [0u8; 16];
@@ -339,6 +366,17 @@ impl Fleet {
             }
         }
         progress(total, total);
+        // The host OS runs while the host is on: with a modelled OS, a power change hands the
+        // shared lease between the OS and the ME (D2).
+        let host_os = ctx.options.dhcp.as_ref().is_some_and(|d| d.host_os);
+        let mut followers = Vec::new();
+        if host_os {
+            for dev in &devices {
+                if let Some((_, client)) = dhcp.iter().find(|(i, _)| *i == dev.index) {
+                    followers.push(follow_power(dev, client));
+                }
+            }
+        }
         // Devices still without a lease: their DHCP clients keep retrying (RFC 2131 back-off);
         // each starts as soon as its lease arrives.
         let late = Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -375,7 +413,7 @@ impl Fleet {
             ctx,
             dhcp,
             late,
-            waiting,
+            waiting: waiting.into_iter().chain(followers).collect(),
         })
     }
 

@@ -123,13 +123,15 @@ fn scapy_available() -> bool {
 
 /// Whether this test can run: root, `ip`, and every program in `needs` (program names such
 /// as "named", "kea-dhcp4", "dnsmasq", "tcpdump", "dig", "nsupdate", "tsig-keygen"; "scapy"
-/// means the test venv's Python with scapy). Prints `SKIPPED: <test>: …` and returns false
+/// means the test venv's Python with scapy, "amtctrl" the venv's amtctrl). Prints `SKIPPED: <test>: …` and returns false
 /// when something is missing; panics instead under [`peers_required`].
 pub fn peers_available(test: &str, needs: &[&str]) -> bool {
     let mut missing = Vec::new();
     for n in std::iter::once(&"ip").chain(needs) {
         let ok = if *n == "scapy" {
             scapy_available()
+        } else if *n == "amtctrl" {
+            workspace().join("tests/python/.venv/bin/amtctrl").exists()
         } else {
             program(n).is_some()
         };
