@@ -594,6 +594,7 @@ fn the_lease_name_wins_over_a_stale_ptr_the_conflict_is_recorded_and_amtd_regist
         },
     );
     // Kea without DDNS: amtd registers the records itself (RFC 2136 + TSIG, [dns.update]).
+    // amtd reads the lease from Kea's memfile CSV here (the control socket in the first test).
     let kea = Kea::start(
         &net,
         &KeaOptions {
@@ -620,10 +621,10 @@ fn the_lease_name_wins_over_a_stale_ptr_the_conflict_is_recorded_and_amtd_regist
          [dns]\nresolver = \"{server}:53\"\n\
          [dns.tsig]\nkey_name = \"{}\"\nalgorithm = \"{}\"\nsecret_env = \"AMTD_TEST_TSIG\"\n\
          [dns.update]\nenabled = true\n\
-         [dhcp]\nkea_control_socket = \"{}\"\n",
+         [dhcp]\nkea_lease_file = \"{}\"\n",
         bind.key_name(),
         bind.algorithm(),
-        kea.control_socket().display(),
+        kea.lease_file().display(),
     );
     std::fs::write(dir.path().join("amtd.toml"), &config).unwrap();
     let mut cmd = cmd_in(net.server_ns(), amtd_bin());
