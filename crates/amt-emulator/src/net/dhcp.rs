@@ -105,10 +105,13 @@ pub fn parse_mac(s: &str) -> Option<[u8; 6]> {
 #[derive(Debug)]
 pub struct InterfaceSocket {
     interface: String,
-    socket: UdpSocket,
-    clients: Mutex<HashMap<[u8; 6], mpsc::Sender<Vec<u8>>>>,
-    receiver: Mutex<Option<tokio::task::JoinHandle<()>>>,
+    socket: Arc<UdpSocket>,
+    clients: Arc<Mutex<Clients>>,
+    receiver: tokio::task::JoinHandle<()>,
 }
+
+/// Each client's queue, by MAC address.
+type Clients = HashMap<[u8; 6], mpsc::Sender<Vec<u8>>>;
 
 impl InterfaceSocket {
     /// Binds `0.0.0.0:68` on `interface` and starts the receive task. Must run inside a tokio
@@ -137,37 +140,45 @@ impl InterfaceSocket {
         s.bind(&SocketAddr::from((Ipv4Addr::UNSPECIFIED, CLIENT_PORT)).into())
             .map_err(io)?;
         s.set_nonblocking(true).map_err(io)?;
-        let socket = UdpSocket::from_std(s.into()).map_err(io)?;
-        let me = Arc::new(InterfaceSocket {
-            interface: interface.to_owned(),
-            socket,
-            clients: Mutex::new(HashMap::new()),
-            receiver: Mutex::new(None),
-        });
-        let weak = Arc::downgrade(&me);
-        let task = tokio::spawn(async move {
+        let socket = Arc::new(UdpSocket::from_std(s.into()).map_err(io)?);
+        let clients: Arc<Mutex<Clients>> = Arc::default();
+        // The receive task holds the socket and the client table, never the InterfaceSocket,
+        // so dropping the last handle stops it.
+        let (rx_socket, rx_clients) = (Arc::clone(&socket), Arc::clone(&clients));
+        let name = interface.to_owned();
+        let receiver = tokio::spawn(async move {
             let mut buf = vec![0u8; MAX_DATAGRAM];
             loop {
-                let Some(me) = weak.upgrade() else { return };
-                let n = match me.socket.recv_from(&mut buf).await {
+                let n = match rx_socket.recv_from(&mut buf).await {
                     Ok((n, _)) => n,
                     Err(e) => {
-                        tracing::debug!(interface = %me.interface, error = %e, "DHCP receive");
+                        tracing::debug!(interface = %name, error = %e, "DHCP receive");
+                        // An interface that went away must not make this loop spin.
+                        tokio::time::sleep(Duration::from_millis(100)).await;
                         continue;
                     }
                 };
                 // chaddr: bytes 28..34 of a BOOTP message. Anything shorter is nobody's.
-                let Some(chaddr) = buf.get(28..34).and_then(|c| <[u8; 6]>::try_from(c).ok()) else {
+                let Some(chaddr) = buf.get(28..34).and_then(|c| <[u8; 6]>::try_from(c).ok())
+                else {
                     continue;
                 };
-                let tx = me.lock_clients().get(&chaddr).cloned();
+                let tx = rx_clients
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .get(&chaddr)
+                    .cloned();
                 if let (Some(tx), Some(d)) = (tx, buf.get(..n)) {
                     let _ = tx.try_send(d.to_vec());
                 }
             }
         });
-        *me.receiver.lock().unwrap_or_else(|p| p.into_inner()) = Some(task);
-        Ok(me)
+        Ok(Arc::new(InterfaceSocket {
+            interface: interface.to_owned(),
+            socket,
+            clients,
+            receiver,
+        }))
     }
 
     /// The interface.
@@ -175,7 +186,7 @@ impl InterfaceSocket {
         &self.interface
     }
 
-    fn lock_clients(&self) -> std::sync::MutexGuard<'_, HashMap<[u8; 6], mpsc::Sender<Vec<u8>>>> {
+    fn lock_clients(&self) -> std::sync::MutexGuard<'_, Clients> {
         self.clients.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -206,14 +217,7 @@ impl InterfaceSocket {
 
 impl Drop for InterfaceSocket {
     fn drop(&mut self) {
-        if let Some(t) = self
-            .receiver
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-        {
-            t.abort();
-        }
+        self.receiver.abort();
     }
 }
 
