@@ -609,3 +609,561 @@ fn usage_and_config_errors_exit_2() {
     let out = amtd(dir.path(), &["check", "--config", "missing.toml"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
 }
+
+// ---------------------------------------------------------------------------------------------
+// Real peers in network namespaces: Kea (+ D2), BIND 9, dnsmasq
+// ---------------------------------------------------------------------------------------------
+
+use support::netns::{
+    cmd_in, dig, peers_available, Bind, BindOptions, Dnsmasq, DnsmasqOptions, Kea, KeaOptions,
+    NetnsPair, PeerProcess,
+};
+
+/// The environment variable the TSIG secret is passed in.
+const TSIG_ENV: &str = "AMTD_CHECK_TEST_TSIG";
+
+/// A device-side setup: the namespaces, a directory with a trusted provisioning certificate
+/// for amt.test, and a static address on the device end (outside the DHCP pools) so that the
+/// check can ask DNS servers after the probe, as it would from an administrator's machine.
+struct Site {
+    net: NetnsPair,
+    dir: tempfile::TempDir,
+    cert: ProvCert,
+}
+
+impl Site {
+    fn new() -> Site {
+        let net = NetnsPair::new();
+        net.add_device_addr(net.host(2));
+        let dir = tempfile::tempdir().unwrap();
+        let cert = prov_cert(dir.path(), "prov", "provisioning.amt.test", 3600, false);
+        Site { net, dir, cert }
+    }
+
+    /// Writes amtd.toml: this server at the server namespace's address, the certificate, the
+    /// expected domain amt.test, `check_extra` inside `[check]`, then `extra`.
+    fn config(&self, check_extra: &str, extra: &str) {
+        write_config(
+            self.dir.path(),
+            IpAddr::V4(self.net.server_ip()),
+            None,
+            &format!(
+                "{}domain = \"amt.test\"\n{check_extra}\n{extra}",
+                cert_config("prov", &self.cert, true)
+            ),
+        );
+    }
+
+    /// `amtd check --json --interface <device end> <args…>` inside the device namespace, with
+    /// `env`; (exit code, report, human-readable output of a second identical run is not
+    /// made: the JSON carries everything). Killed after 120 s.
+    fn check(&self, args: &[&str], env: &[(&str, &str)]) -> (i32, Value) {
+        let mut cmd = cmd_in(self.net.device_ns(), env!("CARGO_BIN_EXE_amtd"));
+        cmd.current_dir(self.dir.path())
+            .env("RUST_BACKTRACE", "0")
+            .envs(env.iter().copied())
+            .args(["check", "--config", "amtd.toml", "--json"])
+            .args(args)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        let started = Instant::now();
+        let mut child = cmd.spawn().unwrap();
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(120),
+                "amtd check did not finish within 120 s"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        let out = child.wait_with_output().unwrap();
+        let code = status.code().unwrap_or(-1);
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "amtd check --json printed no JSON ({e}):\n{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        eprintln!("amtd check took {:?}: exit {code}", started.elapsed());
+        (code, v)
+    }
+
+    fn probe_args(&self) -> Vec<String> {
+        vec!["--interface".into(), self.net.device_if().to_owned()]
+    }
+}
+
+fn args(v: &[String]) -> Vec<&str> {
+    v.iter().map(String::as_str).collect()
+}
+
+#[test]
+fn kea_without_option_15_is_named_with_the_domain_and_scope_to_add() {
+    if !peers_available(
+        "kea_without_option_15",
+        &["named", "tsig-keygen", "dig", "kea-dhcp4"],
+    ) {
+        return;
+    }
+    let site = Site::new();
+    let _bind = Bind::start(&site.net, &BindOptions::default());
+    let _kea = Kea::start(
+        &site.net,
+        &KeaOptions {
+            domain_name: None,
+            routers: vec![site.net.server_ip()],
+            ..KeaOptions::default()
+        },
+    );
+    site.config("ddns_timeout = \"1s\"", "");
+    let (code, v) = site.check(&args(&site.probe_args()), &[]);
+    assert_eq!(code, 1, "{v:#}");
+    assert_check(
+        &v,
+        "dhcp.offer",
+        "pass",
+        &[&site.net.server_ip().to_string()],
+    );
+    assert_check(
+        &v,
+        "dhcp.option15",
+        "fail",
+        &[
+            "option 15 is missing from the OFFER",
+            &format!(
+                "DHCP team: add option 15 (domain-name) = amt.test to the scope serving {}",
+                site.net.cidr()
+            ),
+        ],
+    );
+    assert_check(&v, "dhcp.option6", "pass", &[]);
+    assert_check(&v, "dhcp.option3", "pass", &[]);
+    assert_check(&v, "dhcp.option1", "pass", &["255.255.255.0"]);
+    assert_check(&v, "dhcp.ack", "pass", &[]);
+    assert_check(&v, "dhcp.release", "pass", &[]);
+    // The certificate is judged against the expected domain, and the report says so.
+    assert_check(&v, "pki.suffix.prov", "pass", &["DHCP domain unknown"]);
+}
+
+#[test]
+fn kea_with_a_wrong_domain_shows_dhcp_domain_suffix_and_certificate_side_by_side() {
+    if !peers_available(
+        "kea_with_a_wrong_domain",
+        &["named", "tsig-keygen", "dig", "kea-dhcp4"],
+    ) {
+        return;
+    }
+    let site = Site::new();
+    let _bind = Bind::start(&site.net, &BindOptions::default());
+    let _kea = Kea::start(
+        &site.net,
+        &KeaOptions {
+            domain_name: Some("corp.example".into()),
+            routers: vec![site.net.server_ip()],
+            ..KeaOptions::default()
+        },
+    );
+    site.config("ddns_timeout = \"1s\"", "");
+    let (code, v) = site.check(&args(&site.probe_args()), &[]);
+    assert_eq!(code, 1, "{v:#}");
+    assert_check(
+        &v,
+        "dhcp.option15",
+        "fail",
+        &[
+            "option 15 = corp.example, but devices must be in amt.test",
+            "set option 15 (domain-name) to amt.test (not corp.example)",
+        ],
+    );
+    assert_check(
+        &v,
+        "pki.suffix.prov",
+        "fail",
+        &[
+            "DHCP domain corp.example | expected domain amt.test | certificate CN \
+             provisioning.amt.test (suffix amt.test)",
+            "DHCP team: set option 15 (domain-name) to amt.test",
+        ],
+    );
+    // Devices in corp.example look for ProvisionServer.corp.example, which is not there.
+    assert_check(
+        &v,
+        "dns.provision_server",
+        "fail",
+        &["ProvisionServer.corp.example → "],
+    );
+}
+
+#[test]
+fn kea_without_ddns_leaves_no_a_or_ptr_record_and_the_report_says_so() {
+    if !peers_available(
+        "kea_without_ddns",
+        &["named", "tsig-keygen", "dig", "kea-dhcp4"],
+    ) {
+        return;
+    }
+    let site = Site::new();
+    let _bind = Bind::start(&site.net, &BindOptions::default());
+    let _kea = Kea::start(
+        &site.net,
+        &KeaOptions {
+            routers: vec![site.net.server_ip()],
+            ..KeaOptions::default()
+        },
+    );
+    site.config("ddns_timeout = \"3s\"", "");
+    let started = Instant::now();
+    let (code, v) = site.check(&args(&site.probe_args()), &[]);
+    assert_eq!(code, 1, "{v:#}");
+    assert_check(&v, "dhcp.option15", "pass", &["amt.test"]);
+    let dns = format!("{}:53", site.net.server_ip());
+    assert_check(
+        &v,
+        "dhcp.ddns_a",
+        "fail",
+        &[
+            "no A record for amtcheck-",
+            &format!(".amt.test appeared at {dns} within 3 s"),
+            &format!(
+                "DHCP team: turn on DDNS for the scope serving {}",
+                site.net.cidr()
+            ),
+            "zone amt.test",
+        ],
+    );
+    assert_check(
+        &v,
+        "dhcp.ddns_ptr",
+        "fail",
+        &[
+            "no PTR record for",
+            &format!("the reverse zone {}", site.net.reverse_zone()),
+        ],
+    );
+    // The lease was given back even though DDNS failed.
+    assert_check(&v, "dhcp.release", "pass", &["DHCPRELEASE sent"]);
+    assert!(started.elapsed() < Duration::from_secs(60));
+}
+
+#[test]
+fn bind_without_a_provision_server_record_fails_the_dns_check() {
+    if !peers_available(
+        "bind_without_provision_server",
+        &["named", "tsig-keygen", "dig", "kea-dhcp4"],
+    ) {
+        return;
+    }
+    let site = Site::new();
+    let _bind = Bind::start(
+        &site.net,
+        &BindOptions {
+            provision_server: false,
+            ..BindOptions::default()
+        },
+    );
+    let _kea = Kea::start(
+        &site.net,
+        &KeaOptions {
+            routers: vec![site.net.server_ip()],
+            ..KeaOptions::default()
+        },
+    );
+    site.config("ddns_timeout = \"1s\"", "");
+    let (code, v) = site.check(&args(&site.probe_args()), &[]);
+    assert_eq!(code, 1, "{v:#}");
+    let server = site.net.server_ip();
+    // The DNS server asked is the one the lease names.
+    assert_check(
+        &v,
+        "dns.server",
+        "pass",
+        &[
+            &format!("{server}:53"),
+            "named by the DHCP lease (option 6)",
+        ],
+    );
+    assert_check(
+        &v,
+        "dns.provision_server",
+        "fail",
+        &[
+            "devices cannot find this server",
+            "ProvisionServer.amt.test → no record",
+            &format!(
+                "DNS team: add an A record ProvisionServer.amt.test → {server} in zone amt.test"
+            ),
+        ],
+    );
+}
+
+#[test]
+fn dnsmasq_without_option_15_is_named() {
+    if !peers_available("dnsmasq_without_option_15", &["dnsmasq", "dig"]) {
+        return;
+    }
+    let site = Site::new();
+    let server = site.net.server_ip();
+    let _dm = Dnsmasq::start(
+        &site.net,
+        &DnsmasqOptions {
+            domain_name: None,
+            host_records: vec![("ProvisionServer.amt.test".into(), server)],
+            ..DnsmasqOptions::default()
+        },
+    );
+    site.config("ddns_timeout = \"2s\"", "");
+    let (code, v) = site.check(&args(&site.probe_args()), &[]);
+    assert_eq!(code, 1, "{v:#}");
+    assert_check(&v, "dhcp.offer", "pass", &[&format!("offered by {server}")]);
+    assert_check(
+        &v,
+        "dhcp.option15",
+        "fail",
+        &[
+            "option 15 is missing",
+            &format!(
+                "add option 15 (domain-name) = amt.test to the scope serving {}",
+                site.net.cidr()
+            ),
+        ],
+    );
+    // dnsmasq answers ProvisionServer itself: only the domain is missing.
+    assert_check(&v, "dns.provision_server", "pass", &[&server.to_string()]);
+}
+
+#[test]
+fn good_kea_d2_and_bind_setup_passes_everything_and_exits_0() {
+    if !peers_available(
+        "good_kea_d2_bind",
+        &["named", "tsig-keygen", "dig", "kea-dhcp4", "kea-dhcp-ddns"],
+    ) {
+        return;
+    }
+    let site = Site::new();
+    let server = site.net.server_ip();
+    let rev = site.net.reverse_zone();
+    let last = server.octets()[3];
+    let bind = Bind::start(
+        &site.net,
+        &BindOptions {
+            records: vec![format!("{last}.{rev}. PTR ns.amt.test.")],
+            ..BindOptions::default()
+        },
+    );
+    let _kea = Kea::start(
+        &site.net,
+        &KeaOptions {
+            routers: vec![server],
+            ddns: Some(bind.ddns_target()),
+            ..KeaOptions::default()
+        },
+    );
+    site.config(
+        "ddns_timeout = \"15s\"",
+        &format!(
+            "[dns.tsig]\nkey_name = \"{}\"\nalgorithm = \"{}\"\nsecret_env = \"{TSIG_ENV}\"\n",
+            bind.key_name(),
+            bind.algorithm()
+        ),
+    );
+    let (code, v) = site.check(&args(&site.probe_args()), &[(TSIG_ENV, bind.secret())]);
+    assert_eq!(code, 0, "{v:#}");
+    assert_eq!(v["ok"], true);
+    for c in v["checks"].as_array().unwrap() {
+        let id = c["id"].as_str().unwrap();
+        let want = if id == "ad.integration" {
+            "skipped"
+        } else {
+            "pass"
+        };
+        assert_eq!(c["status"], want, "{c:#}");
+    }
+    assert_check(&v, "dhcp.option15", "pass", &["amt.test, as expected"]);
+    assert_check(&v, "dhcp.ddns_a", "pass", &["amtcheck-", ".amt.test → "]);
+    assert_check(&v, "dhcp.ddns_ptr", "pass", &[".amt.test after"]);
+    assert_check(
+        &v,
+        "dns.server_reverse",
+        "pass",
+        &[&format!("{server} ⇄ ns.amt.test")],
+    );
+    assert_check(
+        &v,
+        "pki.suffix.prov",
+        "pass",
+        &["DHCP domain amt.test | expected domain amt.test"],
+    );
+    assert_check(
+        &v,
+        "time.dns_server",
+        "pass",
+        &[&format!("DNS server {server}:53")],
+    );
+    // Released: Kea's D2 removes the probe's records again.
+    let name = find(&v, "dhcp.ddns_a")["detail"]
+        .as_str()
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap()
+        .to_owned();
+    let gone = Instant::now();
+    while !bind.dig(&name, "A").answers("A").is_empty() {
+        assert!(
+            gone.elapsed() < Duration::from_secs(15),
+            "{name} still registered after the RELEASE"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// named with its clock `offset` ahead (libfaketime, as `faketime -f <offset>` sets it up) in
+/// the server namespace, authoritative for amt.test with the TSIG key `check-key`; the
+/// harness's [`Bind`] has no clock offset, so this starts its own.
+///
+/// Debian's named is linked with jemalloc, whose start-up reads the clock while libfaketime is
+/// still initialising; libfaketime then gives up ("Unexpected recursive calls to
+/// clock_gettime()") and named hangs. Preloading glibc's malloc (libc_malloc_debug) ahead of
+/// libfaketime gives libfaketime's own allocations to glibc, and named starts.
+struct SkewedBind {
+    _proc: PeerProcess,
+    _dir: tempfile::TempDir,
+    secret: String,
+}
+
+/// The first existing `/usr/lib/<dir>/<rest>` (multiarch directories included).
+fn usr_lib(rest: &str) -> Option<PathBuf> {
+    let direct = PathBuf::from("/usr/lib").join(rest);
+    if direct.is_file() {
+        return Some(direct);
+    }
+    std::fs::read_dir("/usr/lib")
+        .ok()?
+        .flatten()
+        .map(|e| e.path().join(rest))
+        .find(|p| p.is_file())
+}
+
+impl SkewedBind {
+    fn start(net: &NetnsPair, offset: &str) -> SkewedBind {
+        let dir = tempfile::Builder::new()
+            .prefix("amt-check-bind-")
+            .tempdir()
+            .unwrap();
+        let d = dir.path();
+        let secret = "c2tld2VkLWJpbmQtdHNpZy1zZWNyZXQtZm9yLXRlc3Q=".to_owned();
+        let addr = net.server_ip();
+        std::fs::write(
+            d.join("fwd.zone"),
+            format!(
+                "$TTL 60\n@ IN SOA ns.amt.test. hostmaster.amt.test. 1 60 60 600 60\n\
+                 @ IN NS ns.amt.test.\nns.amt.test. IN A {addr}\n\
+                 ProvisionServer.amt.test. IN A {addr}\n"
+            ),
+        )
+        .unwrap();
+        let dd = d.display();
+        std::fs::write(
+            d.join("named.conf"),
+            format!(
+                "key \"check-key\" {{ algorithm hmac-sha256; secret \"{secret}\"; }};\n\
+                 controls {{ }};\n\
+                 options {{ directory \"{dd}\"; pid-file \"{dd}/named.pid\"; \
+                 session-keyfile \"{dd}/session.key\"; listen-on port 53 {{ {addr}; }}; \
+                 listen-on-v6 {{ none; }}; recursion no; dnssec-validation no; notify no; }};\n\
+                 zone \"amt.test\" {{ type primary; file \"{dd}/fwd.zone\"; }};\n"
+            ),
+        )
+        .unwrap();
+        let faketime = usr_lib("faketime/libfaketime.so.1")
+            .expect("libfaketime.so.1 (package libfaketime, installed with faketime)");
+        let preload = match usr_lib("libc_malloc_debug.so.0") {
+            Some(glibc_malloc) => format!("{} {}", glibc_malloc.display(), faketime.display()),
+            None => faketime.display().to_string(),
+        };
+        let mut cmd = cmd_in(net.server_ns(), "named");
+        cmd.env("LD_PRELOAD", preload)
+            .env("FAKETIME", offset)
+            .args(["-g", "-u", "root", "-c"])
+            .arg(d.join("named.conf"));
+        let mut proc = PeerProcess::spawn("named (faketime)", cmd, &d.join("named.log"));
+        let started = Instant::now();
+        loop {
+            proc.assert_running();
+            let a = dig(net.server_ns(), addr, 53, "amt.test", "SOA");
+            if a.status == "NOERROR" {
+                break;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "named under faketime did not answer:\n{}",
+                proc.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        SkewedBind {
+            _proc: proc,
+            _dir: dir,
+            secret,
+        }
+    }
+}
+
+#[test]
+fn dns_server_ten_minutes_ahead_fails_the_clock_check_over_tsig() {
+    if !peers_available("dns_server_clock_skew", &["named", "dig", "faketime"]) {
+        return;
+    }
+    let site = Site::new();
+    let bind = SkewedBind::start(&site.net, "+10m");
+    let server = site.net.server_ip();
+    site.config(
+        "",
+        &format!(
+            "[dns.tsig]\nkey_name = \"check-key\"\nalgorithm = \"hmac-sha256\"\n\
+             secret_env = \"{TSIG_ENV}\"\n"
+        ),
+    );
+    // No DHCP here: the DNS server is given on the command line.
+    let (code, v) = site.check(
+        &["--dns-server", &server.to_string()],
+        &[(TSIG_ENV, &bind.secret)],
+    );
+    assert_eq!(code, 1, "{v:#}");
+    assert_check(
+        &v,
+        "time.dns_server",
+        "fail",
+        &[
+            &format!("the clock of DNS server {server}:53 is "),
+            "ahead of this machine's",
+            &format!("DNS team: synchronise DNS server {server}:53"),
+            "under 5 min",
+        ],
+    );
+    // TSIG's "time signed" has whole seconds.
+    let detail = find(&v, "time.dns_server")["detail"].as_str().unwrap();
+    assert!(
+        ["is 9 min 59 s", "is 10 min 0 s", "is 10 min 1 s"]
+            .iter()
+            .any(|t| detail.contains(t)),
+        "{detail}"
+    );
+    // Everything else about this DNS server is fine.
+    assert_check(&v, "dns.provision_server", "pass", &[]);
+
+    // A wrong secret is reported as such, not as a clock problem.
+    let (_, v) = site.check(
+        &["--dns-server", &server.to_string()],
+        &[(TSIG_ENV, "d3Jvbmctc2VjcmV0LXdyb25nLXNlY3JldC13cm9uZw==")],
+    );
+    assert_check(
+        &v,
+        "time.dns_server",
+        "fail",
+        &["could not read the clock", "TSIG key check-key"],
+    );
+}

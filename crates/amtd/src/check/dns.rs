@@ -158,8 +158,7 @@ async fn provision_server(resolver: &Resolver, inputs: &DnsInputs<'_>) -> (Check
         }
         None => None,
     };
-    let unreachable =
-        bare.unreachable() && qualified.as_ref().is_none_or(|(_, l)| l.unreachable());
+    let unreachable = bare.unreachable() && qualified.as_ref().is_none_or(|(_, l)| l.unreachable());
     let check = judge_provision_server(inputs, resolver.server(), &bare, qualified.as_ref());
     (check, unreachable)
 }
@@ -397,9 +396,8 @@ mod tests {
     fn neither_name_resolving_names_the_record_to_add() {
         let c = judge(Lookup::NotFound, Some(Lookup::NotFound));
         assert_eq!(c.status, Status::Fail, "{c:?}");
-        assert!(c
-            .fix
-            .unwrap()
-            .starts_with("DNS team: add an A record ProvisionServer.amt.test → 10.0.0.5 in zone amt.test"));
+        assert!(c.fix.unwrap().starts_with(
+            "DNS team: add an A record ProvisionServer.amt.test → 10.0.0.5 in zone amt.test"
+        ));
     }
 }

@@ -88,6 +88,7 @@ pub async fn run(inputs: &CheckInputs) -> Report {
         interface: inputs.interface.as_deref(),
         expected_domain: inputs.expected_domain.as_deref(),
         dns_override: inputs.dns_override,
+        server_addresses: &inputs.server_addresses,
         ddns_timeout: inputs.ddns_timeout,
     })
     .await;
@@ -172,6 +173,10 @@ async fn time_checks(
             offset,
             inputs.max_clock_skew,
             "Time team",
+            &format!(
+                "Time team: make the NTP server {server} answer SNTP, or remove it from [check] \
+                 time_servers"
+            ),
         ));
     }
     if out.is_empty() {
