@@ -654,9 +654,8 @@ impl Site {
         );
     }
 
-    /// `amtd check --json --interface <device end> <args…>` inside the device namespace, with
-    /// `env`; (exit code, report, human-readable output of a second identical run is not
-    /// made: the JSON carries everything). Killed after 120 s.
+    /// `amtd check --config amtd.toml --json <args…>` inside the device namespace, with `env`:
+    /// (exit code, report). Killed after 120 s.
     fn check(&self, args: &[&str], env: &[(&str, &str)]) -> (i32, Value) {
         let mut cmd = cmd_in(self.net.device_ns(), env!("CARGO_BIN_EXE_amtd"));
         cmd.current_dir(self.dir.path())
@@ -689,6 +688,22 @@ impl Site {
         });
         eprintln!("amtd check took {:?}: exit {code}", started.elapsed());
         (code, v)
+    }
+
+    /// The same run without `--json`: (exit code, the report for people).
+    fn check_human(&self, args: &[&str], env: &[(&str, &str)]) -> (i32, String) {
+        let out = cmd_in(self.net.device_ns(), env!("CARGO_BIN_EXE_amtd"))
+            .current_dir(self.dir.path())
+            .env("RUST_BACKTRACE", "0")
+            .envs(env.iter().copied())
+            .args(["check", "--config", "amtd.toml"])
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+        )
     }
 
     fn probe_args(&self) -> Vec<String> {
@@ -794,6 +809,28 @@ fn kea_with_a_wrong_domain_shows_dhcp_domain_suffix_and_certificate_side_by_side
         "dns.provision_server",
         "fail",
         &["ProvisionServer.corp.example → "],
+    );
+
+    // For people: the problem, then the fix line under it.
+    let (code, report) = site.check_human(&args(&site.probe_args()), &[]);
+    assert_eq!(code, 1, "{report}");
+    let at = report.find("✗ dhcp.option15").expect(&report);
+    let next = &report[at..].lines().nth(1).unwrap_or_default();
+    assert!(
+        next.trim_start()
+            .starts_with("fix: DHCP team: set option 15 (domain-name) to amt.test"),
+        "{report}"
+    );
+    // The summary counts what the JSON calls failures.
+    let fails = v["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["status"] == "fail")
+        .count();
+    assert!(
+        report.contains(&format!("\n{fails} problems block provisioning")),
+        "{report}"
     );
 }
 
@@ -1001,6 +1038,14 @@ fn good_kea_d2_and_bind_setup_passes_everything_and_exits_0() {
         "time.dns_server",
         "pass",
         &[&format!("DNS server {server}:53")],
+    );
+    let (code, report) = site.check_human(&args(&site.probe_args()), &[(TSIG_ENV, bind.secret())]);
+    assert_eq!(code, 0, "{report}");
+    assert!(report.contains("✓ dhcp.ddns_ptr"), "{report}");
+    assert!(!report.contains("fix:"), "{report}");
+    assert!(
+        report.trim_end().ends_with("Nothing blocks provisioning."),
+        "{report}"
     );
     // Released: Kea's D2 removes the probe's records again.
     let name = find(&v, "dhcp.ddns_a")["detail"]
