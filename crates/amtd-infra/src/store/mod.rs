@@ -20,6 +20,7 @@
 //! - Times are stored as milliseconds since the Unix epoch.
 //! - The store never decides workflow: it records what the workflow tells it.
 
+mod audit;
 mod console;
 mod defense;
 mod error;
@@ -28,6 +29,7 @@ mod maintenance;
 mod records;
 mod secrets;
 mod timeline;
+mod users;
 
 use std::borrow::Cow;
 use std::future::Future;
@@ -43,6 +45,10 @@ use sqlx::migrate::{Migration, MigrationSource, MigrationType, Migrator};
 use sqlx::{Any, AnyPool, Executor, Row};
 
 pub use crate::pki_store::Kek;
+pub use audit::{
+    audit_hash, AuditEntry, AuditFilter, AuditProblem, AuditRecord, AuditResult, AuditVerification,
+    AUDIT_GENESIS, MAX_AUDIT_DETAIL,
+};
 pub use console::{
     check_tag, AccessScheme, InventorySnapshot, StoredAccess, MAX_INVENTORY_SNAPSHOTS, MAX_TAGS,
 };
@@ -53,6 +59,7 @@ pub use records::{
     CertificateLink, Device, DeviceFilter, DeviceUpsert, Hello, HelloFilter, Lease, NewHello,
     NewTransition, RejectedHello, Run, RunId, SecretKind, SecretVersion, Transition,
 };
+pub use users::{ApiToken, Session, User};
 
 type Result<T, E = StoreError> = std::result::Result<T, E>;
 
@@ -142,6 +149,18 @@ const MIGRATIONS: &[(i64, &str, &str, &str)] = &[
         "system defense",
         include_str!("../../migrations/sqlite/0005_defense.sql"),
         include_str!("../../migrations/postgres/0005_defense.sql"),
+    ),
+    (
+        7,
+        "users, API tokens and sessions",
+        include_str!("../../migrations/sqlite/0007_users.sql"),
+        include_str!("../../migrations/postgres/0007_users.sql"),
+    ),
+    (
+        6,
+        "audit log",
+        include_str!("../../migrations/sqlite/0006_audit.sql"),
+        include_str!("../../migrations/postgres/0006_audit.sql"),
     ),
 ];
 
