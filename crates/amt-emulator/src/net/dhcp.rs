@@ -159,8 +159,7 @@ impl InterfaceSocket {
                     }
                 };
                 // chaddr: bytes 28..34 of a BOOTP message. Anything shorter is nobody's.
-                let Some(chaddr) = buf.get(28..34).and_then(|c| <[u8; 6]>::try_from(c).ok())
-                else {
+                let Some(chaddr) = buf.get(28..34).and_then(|c| <[u8; 6]>::try_from(c).ok()) else {
                     continue;
                 };
                 let tx = rx_clients
