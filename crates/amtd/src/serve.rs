@@ -130,7 +130,8 @@ async fn serve(config: Config, concurrency: usize) -> Result<()> {
         .with_context(|| format!("binding the API on {api_bind}"))?;
     let api_addr = api_listener.local_addr()?;
     let token = discovery::load_or_create_token(&data_dir)?;
-    let router = api::router(core.clone(), token, AuditLog::new(&data_dir));
+    let auth = crate::server::auth::start(core.store(), &data_dir, &token).await?;
+    let router = api::router(core.clone(), auth, AuditLog::new(&data_dir));
     let api_task = tokio::spawn(api::serve(api_listener, router));
     discovery::write_discovery(&data_dir, api_addr)?;
     println!(

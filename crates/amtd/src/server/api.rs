@@ -1,4 +1,5 @@
-//! The REST API (JSON, versioned under `/api/v1`, bearer-token auth) and the CRL distribution
+//! The REST API (JSON, versioned under `/api/v1`; users, roles, tokens and sessions checked by
+//! the auth layer against the route table: [`super::auth`], [`super::routes`]) and the CRL distribution
 //! point (`/crl/issuing.crl`, `/crl/root.crl`, no auth: devices and consoles fetch it).
 //!
 //! Routes: `GET /api/v1/devices`, `GET /api/v1/devices/{uuid}` (with the provisioning runs and
@@ -14,7 +15,6 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use amt_pki::CaRole;
-use amt_wsman::secret::SecretString;
 use amtd_infra::store::{Device, DeviceFilter, HelloFilter, SecretKind};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -25,7 +25,6 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
-use subtle::ConstantTimeEq as _;
 
 use super::discovery::AuditLog;
 use super::profiles::{self, ProfileDoc, Source, WriteError};
@@ -40,7 +39,6 @@ mod api_defense;
 #[derive(Clone)]
 struct ApiState {
     core: Arc<ServerCore>,
-    token: Arc<SecretString>,
     audit: AuditLog,
 }
 
@@ -58,19 +56,10 @@ fn internal(e: impl std::fmt::Display) -> ApiError {
     ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
 }
 
-fn authorize(state: &ApiState, headers: &HeaderMap) -> Result<(), ApiError> {
-    let presented = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    let expected = state.token.expose().as_bytes();
-    if presented.is_empty() || !bool::from(presented.as_bytes().ct_eq(expected)) {
-        return Err(ApiError(
-            StatusCode::UNAUTHORIZED,
-            "missing or wrong bearer token".into(),
-        ));
-    }
+/// Authentication and the role check happen in the auth layer ([`super::auth::layer`]) before
+/// any handler runs, against the route table; the handlers' calls stay until they take the
+/// [`super::auth::Caller`] extension instead.
+fn authorize(_state: &ApiState, _headers: &HeaderMap) -> Result<(), ApiError> {
     Ok(())
 }
 
@@ -112,18 +101,10 @@ fn uuid_param(raw: &str) -> Result<String, ApiError> {
     Ok(raw.to_ascii_lowercase())
 }
 
-/// The router: API and CRL distribution point.
-pub fn router(core: Arc<ServerCore>, token: SecretString, audit: AuditLog) -> Router {
-    let state = ApiState {
-        core,
-        token: Arc::new(token),
-        audit,
-    };
-    let maintenance = super::api_maintenance::router(
-        state.core.clone(),
-        state.token.clone(),
-        state.audit.clone(),
-    );
+/// The router: API and CRL distribution point, every route behind the auth layer.
+pub fn router(core: Arc<ServerCore>, auth: Arc<super::auth::Auth>, audit: AuditLog) -> Router {
+    let state = ApiState { core, audit };
+    let maintenance = super::api_maintenance::router(state.core.clone(), state.audit.clone());
     Router::new()
         .route("/api/v1/devices", get(list_devices))
         .route("/api/v1/devices/{uuid}", get(show_device))
@@ -150,6 +131,11 @@ pub fn router(core: Arc<ServerCore>, token: SecretString, audit: AuditLog) -> Ro
         .merge(api_console::routes())
         .with_state(state)
         .merge(maintenance)
+        .merge(super::api_users::routes(auth.clone()))
+        .layer(axum::middleware::from_fn_with_state(
+            auth,
+            super::auth::layer,
+        ))
 }
 
 /// Serves the router on an already bound listener until the task is dropped.

@@ -9,6 +9,8 @@
 
 pub mod api;
 pub mod api_maintenance;
+mod api_users;
+pub mod auth;
 pub mod discovery;
 pub mod fqdn;
 mod hello_log;
@@ -16,6 +18,7 @@ mod hooks;
 pub mod maintenance;
 pub mod profiles;
 mod recovery;
+pub mod routes;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
