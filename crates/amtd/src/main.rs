@@ -17,6 +17,7 @@ mod redir_cmd;
 mod serve;
 mod server;
 mod sim_cmd;
+mod user_cmd;
 mod wsman_cmd;
 
 /// amtd: Intel AMT provisioning and management server, console and device emulator.
@@ -75,6 +76,10 @@ enum Command {
     /// Maintenance of a running server: run a pass (CRL push, renewal, password rotation,
     /// clocks), list operations, revoke a certificate, show the console certificate.
     Maintenance(maintenance_cmd::MaintenanceArgs),
+    /// The API's local users of a running server: list, add, passwd, disable, enable, delete.
+    User(user_cmd::UserArgs),
+    /// API tokens of a running server: create (shown once), list, revoke.
+    Token(user_cmd::TokenArgs),
     /// Readiness report: plays a device against DHCP, DNS, PKI and clocks and says, per team,
     /// what must change (exit 0: nothing blocks provisioning; 1: something does; 2: usage).
     Check(check_cmd::CheckArgs),
@@ -103,6 +108,8 @@ fn main() -> Result<()> {
         Command::Sol(args) => redir_cmd::sol(args),
         Command::Ider(args) => redir_cmd::ider(args),
         Command::Maintenance(args) => maintenance_cmd::run(args),
+        Command::User(args) => user_cmd::user(args),
+        Command::Token(args) => user_cmd::token(args),
         Command::Check(args) => check_cmd::run(args),
     }
 }

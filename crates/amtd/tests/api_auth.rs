@@ -420,3 +420,66 @@ fn sessions_need_csrf_for_changes_end_at_logout_and_logins_are_rate_limited() {
     assert!(!log.contains("wrong password!!") && !log.contains("a long enough password"));
     assert!(!log.contains(&admin_pw));
 }
+
+#[test]
+fn cli_manages_users_and_tokens_through_the_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = Serve::start(dir.path(), "", &[]);
+    let run = |args: &[&str]| {
+        let out = support::amtd_env(dir.path(), args, &[("CAROL_PW", "carol's long password")]);
+        assert!(out.status.success(), "{args:?}: {}", support::text(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    run(&[
+        "user",
+        "add",
+        "carol",
+        "--role",
+        "viewer",
+        "--password-env",
+        "CAROL_PW",
+    ]);
+    let list: Value = serde_json::from_str(&run(&["user", "--json", "list"])).unwrap();
+    let names: Vec<_> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["name"].clone())
+        .collect();
+    assert_eq!(names, [json!("admin"), json!("carol")]);
+    assert_eq!(login(&s, "carol", "carol's long password").status, 200);
+
+    let token = run(&["token", "create", "--name", "ci", "--user", "carol"])
+        .trim()
+        .to_owned();
+    assert_eq!(token.len(), 64, "{token}");
+    let get = |path: &str| {
+        http(
+            &s.api,
+            "GET",
+            path,
+            &[("Authorization", &bearer(&token))],
+            "",
+        )
+    };
+    assert_eq!(get("/api/v1/devices").status, 200);
+    assert_eq!(get("/api/v1/users").status, 403);
+    let tokens: Value =
+        serde_json::from_str(&run(&["token", "--json", "list", "--user", "carol"])).unwrap();
+    let id = tokens[0]["id"].as_str().unwrap().to_owned();
+    run(&["token", "revoke", &id]);
+    assert_eq!(get("/api/v1/devices").status, 401);
+
+    run(&["user", "passwd", "carol", "--password-env", "CAROL_PW"]);
+    run(&["user", "disable", "carol"]);
+    assert_eq!(login(&s, "carol", "carol's long password").status, 401);
+    run(&["user", "enable", "carol"]);
+    run(&["user", "delete", "carol"]);
+    let out = support::amtd(dir.path(), &["user", "delete", "carol"]);
+    assert!(!out.status.success());
+    assert!(
+        support::text(&out).contains("404"),
+        "{}",
+        support::text(&out)
+    );
+}
