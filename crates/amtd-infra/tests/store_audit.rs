@@ -15,7 +15,7 @@ fn entry(i: usize, device: Option<&str>) -> AuditEntry {
         actor: "api-token".into(),
         action: format!("action-{i}"),
         device: device.map(str::to_owned),
-        result: if i % 3 == 0 {
+        result: if i.is_multiple_of(3) {
             AuditResult::Failed("device unreachable".into())
         } else {
             AuditResult::Ok
@@ -28,7 +28,7 @@ fn entry(i: usize, device: Option<&str>) -> AuditEntry {
 async fn fill(store: &Store, n: usize) {
     for i in 0..n {
         store
-            .append_audit(&entry(i, (i % 2 == 0).then_some("dev-a")))
+            .append_audit(&entry(i, i.is_multiple_of(2).then_some("dev-a")))
             .await
             .unwrap();
     }

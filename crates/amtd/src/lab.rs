@@ -222,7 +222,7 @@ async fn lab(args: LabArgs) -> Result<()> {
     let api_addr = api.local_addr()?;
     let token = discovery::load_or_create_token(&args.data_dir)?;
     let auth = crate::server::auth::start(core.store(), &args.data_dir, &token).await?;
-    let router = api::router(core.clone(), auth, AuditLog::new(&args.data_dir));
+    let router = api::router(core.clone(), auth, AuditLog::new(core.store().clone()));
     let api_task = tokio::spawn(api::serve(api, router));
     discovery::write_discovery(&args.data_dir, api_addr)?;
     println!(

@@ -4,6 +4,7 @@
 use anyhow::Result;
 use clap::{Parser, Subcommand};
 
+mod audit_cmd;
 mod check;
 mod check_cmd;
 mod client;
@@ -83,6 +84,9 @@ enum Command {
     /// Readiness report: plays a device against DHCP, DNS, PKI and clocks and says, per team,
     /// what must change (exit 0: nothing blocks provisioning; 1: something does; 2: usage).
     Check(check_cmd::CheckArgs),
+    /// The server's hash-chained audit log, read from its store (works with the server down):
+    /// `verify` (exit 1 naming the first broken record) and `list`.
+    Audit(audit_cmd::AuditArgs),
 }
 
 fn main() -> Result<()> {
@@ -111,5 +115,6 @@ fn main() -> Result<()> {
         Command::User(args) => user_cmd::user(args),
         Command::Token(args) => user_cmd::token(args),
         Command::Check(args) => check_cmd::run(args),
+        Command::Audit(args) => audit_cmd::run(args),
     }
 }

@@ -131,7 +131,7 @@ async fn serve(config: Config, concurrency: usize) -> Result<()> {
     let api_addr = api_listener.local_addr()?;
     let token = discovery::load_or_create_token(&data_dir)?;
     let auth = crate::server::auth::start(core.store(), &data_dir, &token).await?;
-    let router = api::router(core.clone(), auth, AuditLog::new(&data_dir));
+    let router = api::router(core.clone(), auth, AuditLog::new(core.store().clone()));
     let api_task = tokio::spawn(api::serve(api_listener, router));
     discovery::write_discovery(&data_dir, api_addr)?;
     println!(
@@ -173,7 +173,7 @@ async fn shutdown_signal() {
 }
 
 /// The store URL, with the PostgreSQL password (from its environment variable) filled in.
-fn store_url(config: &StoreConfig) -> Result<String> {
+pub(crate) fn store_url(config: &StoreConfig) -> Result<String> {
     match config {
         StoreConfig::Sqlite { path } => {
             if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {

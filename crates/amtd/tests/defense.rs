@@ -411,17 +411,25 @@ fn a_policy_is_applied_to_two_devices_compared_repaired_and_removed() {
     assert!(table.contains("1 device(s): 0 ok, 1 failed"), "{table}");
 
     // Every write was audited.
-    let audit = std::fs::read_to_string(path.join("amtd-data/audit.jsonl")).unwrap();
-    assert!(audit.contains("\"defense-policy-put\""), "{audit}");
-    assert_eq!(
-        audit.matches("\"defense-apply:lockdown\"").count(),
-        6,
-        "{audit}"
-    );
-    assert_eq!(
-        audit.matches("\"defense-remove:lockdown\"").count(),
-        2,
-        "{audit}"
-    );
-    assert!(audit.contains("\"defense-policy-delete\""), "{audit}");
+    let out = amtd(path, &["audit", "list", "--json", "--config", "amtd.toml"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let audit = String::from_utf8_lossy(&out.stdout).into_owned();
+    let records: Vec<serde_json::Value> = serde_json::from_str(&audit).unwrap();
+    let count = |action: &str, started: bool| {
+        records
+            .iter()
+            .filter(|r| {
+                r["action"] == action
+                    && r["detail"]["policy"] == "lockdown"
+                    && (r["result"] == "started") == started
+            })
+            .count()
+    };
+    assert!(count("defense-policy-put", true) > 0, "{audit}");
+    // Each device: a record before anything is sent to it, and its result.
+    assert_eq!(count("defense-apply", true), 6, "{audit}");
+    assert_eq!(count("defense-apply", false), 6, "{audit}");
+    assert_eq!(count("defense-remove", true), 2, "{audit}");
+    assert_eq!(count("defense-remove", false), 2, "{audit}");
+    assert!(count("defense-policy-delete", false) > 0, "{audit}");
 }

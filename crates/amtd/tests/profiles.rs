@@ -182,21 +182,33 @@ fn profile_api_round_trips_refuses_bad_documents_audits_and_never_returns_passwo
         assert_no_secret("an API answer", a);
     }
     // Audited: who wrote and deleted which profile; no password in the log.
-    let audit = std::fs::read_to_string(dir.path().join("amtd-data/audit.jsonl")).unwrap();
-    let lines: Vec<Value> = audit
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    let actions: Vec<(&str, &str)> = lines
+    let out = amtd(
+        dir.path(),
+        &["audit", "list", "--json", "--config", "amtd.toml"],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let audit = String::from_utf8_lossy(&out.stdout).into_owned();
+    let lines: Vec<Value> = serde_json::from_str(&audit).unwrap();
+    let actions: Vec<(&str, &str, &str)> = lines
         .iter()
-        .map(|l| (l["action"].as_str().unwrap(), l["device"].as_str().unwrap()))
+        .filter(|l| l["actor"] == "api-token")
+        .map(|l| {
+            (
+                l["action"].as_str().unwrap(),
+                l["detail"]["profile"].as_str().unwrap(),
+                l["result"].as_str().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(
         actions,
         [
-            ("profile-put", "profile:ops-1"),
-            ("profile-put", "profile:ops-1"),
-            ("profile-delete", "profile:ops-1"),
+            ("profile-put", "ops-1", "started"),
+            ("profile-put", "ops-1", "ok"),
+            ("profile-put", "ops-1", "started"),
+            ("profile-put", "ops-1", "ok"),
+            ("profile-delete", "ops-1", "started"),
+            ("profile-delete", "ops-1", "ok"),
         ],
         "{audit}"
     );

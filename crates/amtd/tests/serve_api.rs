@@ -108,7 +108,21 @@ fn lab_api_lists_provisioned_devices_reveals_passwords_and_serves_the_crl() {
     let password = String::from_utf8_lossy(&out.stdout).trim_end().to_owned();
     amt_wsman::password::validate_admin_password(&password)
         .unwrap_or_else(|e| panic!("{password:?} breaks the AMT rules: {e}"));
-    let audit = std::fs::read_to_string(dir.path().join("amtd-lab/audit.jsonl")).unwrap();
+    let audit = {
+        let data = dir.path().join("amtd-lab");
+        let out = support::amtd(
+            dir.path(),
+            &[
+                "audit",
+                "list",
+                "--json",
+                "--data-dir",
+                data.to_str().unwrap(),
+            ],
+        );
+        assert!(out.status.success(), "{}", text(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
     assert!(
         audit.contains(&uuid) && audit.contains("reveal-password"),
         "{audit}"
@@ -208,7 +222,21 @@ fn lab_api_lists_provisioned_devices_reveals_passwords_and_serves_the_crl() {
         .expect("openssl");
     assert!(out.status.success(), "{}", text(&out));
     assert!(text(&out).contains("support-console"), "{}", text(&out));
-    let audit = std::fs::read_to_string(dir.path().join("amtd-lab/audit.jsonl")).unwrap();
+    let audit = {
+        let data = dir.path().join("amtd-lab");
+        let out = support::amtd(
+            dir.path(),
+            &[
+                "audit",
+                "list",
+                "--json",
+                "--data-dir",
+                data.to_str().unwrap(),
+            ],
+        );
+        assert!(out.status.success(), "{}", text(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
     assert!(audit.contains("issue-console-certificate"), "{audit}");
     assert!(
         !audit.contains("Bundle-Pass-1"),

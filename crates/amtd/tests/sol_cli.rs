@@ -191,7 +191,21 @@ fn sol_by_uuid_uses_the_servers_password_and_trust_chain_over_tls() {
     assert!(stdout.contains("login: "), "{stdout}");
     assert!(stdout.contains("Password: "), "{stdout}");
     assert!(text(&out).contains(":16995"), "over TLS: {}", text(&out));
-    let audit = std::fs::read_to_string(dir.path().join("amtd-lab/audit.jsonl")).unwrap();
+    let audit = {
+        let data = dir.path().join("amtd-lab");
+        let out = support::amtd(
+            dir.path(),
+            &[
+                "audit",
+                "list",
+                "--json",
+                "--data-dir",
+                data.to_str().unwrap(),
+            ],
+        );
+        assert!(out.status.success(), "{}", text(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
     assert!(
         audit.contains(&uuid) && audit.contains("reveal-password"),
         "the password reveal is audited: {audit}"

@@ -3,12 +3,16 @@
 //! point (`/crl/issuing.crl`, `/crl/root.crl`, no auth: devices and consoles fetch it).
 //!
 //! Routes: `GET /api/v1/devices`, `GET /api/v1/devices/{uuid}` (with the provisioning runs and
-//! timeline), `POST /api/v1/devices/{uuid}/reveal-password` (audited in `audit.jsonl`),
+//! timeline), `POST /api/v1/devices/{uuid}/reveal-password` (audited),
 //! `GET /api/v1/hellos?device=&limit=`, and the management profiles: `GET /api/v1/profiles`,
 //! `GET|PUT|DELETE /api/v1/profiles/{name}` (writes validated, bodies at most
 //! [`profiles::MAX_BODY`] bytes, audited; digest and MEBx passwords are write-only and never
 //! appear in an answer; the server's active profile cannot be deleted). Only this module maps
 //! errors to HTTP statuses.
+//!
+//! Privileged actions are recorded in the audit log ([`AuditLog`]) as `started` before they
+//! are attempted and with their result after; when the audit log cannot be written the action
+//! is refused with 503 and nothing is done.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -26,7 +30,9 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::discovery::AuditLog;
+use amtd_infra::store::AuditResult;
+
+use super::discovery::{AuditLog, AuditUnavailable, TOKEN_ACTOR};
 use super::profiles::{self, ProfileDoc, Source, WriteError};
 use super::ServerCore;
 
@@ -54,6 +60,19 @@ impl IntoResponse for ApiError {
 fn internal(e: impl std::fmt::Display) -> ApiError {
     tracing::error!(error = %e, "API request failed");
     ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+}
+
+/// The audit log cannot be written: 503, nothing done.
+fn audit_refused(e: AuditUnavailable) -> ApiError {
+    ApiError(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+}
+
+/// The audit result of an attempted action.
+fn audit_result<T, E: std::fmt::Display>(r: &Result<T, E>) -> AuditResult {
+    match r {
+        Ok(_) => AuditResult::Ok,
+        Err(e) => AuditResult::Failed(e.to_string()),
+    }
 }
 
 /// Authentication and the role check happen in the auth layer ([`super::auth::layer`]) before
@@ -250,8 +269,26 @@ async fn reveal_password(
     };
     // The audit record is written before the password leaves: no record, no password.
     s.audit
-        .record("reveal-password", &uuid, &peer.to_string())
-        .map_err(internal)?;
+        .record(
+            TOKEN_ACTOR,
+            "reveal-password",
+            Some(&uuid),
+            AuditResult::Started,
+            json!({}),
+            Some(peer),
+        )
+        .await
+        .map_err(audit_refused)?;
+    s.audit
+        .outcome(
+            TOKEN_ACTOR,
+            "reveal-password",
+            Some(&uuid),
+            AuditResult::Ok,
+            json!({}),
+            Some(peer),
+        )
+        .await;
     tracing::info!(device.uuid = %uuid, peer = %peer, "admin password revealed (audited)");
     Ok(Json(
         json!({ "uuid": uuid, "admin_password": secret.expose() }),
@@ -386,13 +423,31 @@ async fn put_profile(
         .await
         .map_err(write_error)?;
     // Audited before the change is made: no record, no change.
+    let detail = json!({ "profile": name });
     s.audit
-        .record("profile-put", &format!("profile:{name}"), &peer.to_string())
-        .map_err(internal)?;
-    let created = prepared.created();
-    let stored = profiles::commit(store, prepared)
+        .record(
+            TOKEN_ACTOR,
+            "profile-put",
+            None,
+            AuditResult::Started,
+            detail.clone(),
+            Some(peer),
+        )
         .await
-        .map_err(write_error)?;
+        .map_err(audit_refused)?;
+    let created = prepared.created();
+    let stored = profiles::commit(store, prepared).await;
+    s.audit
+        .outcome(
+            TOKEN_ACTOR,
+            "profile-put",
+            None,
+            audit_result(&stored),
+            detail,
+            Some(peer),
+        )
+        .await;
+    let stored = stored.map_err(write_error)?;
     tracing::info!(profile = %name, peer = %peer, created, "profile written (audited)");
     let status = if created {
         StatusCode::CREATED
@@ -443,14 +498,30 @@ async fn delete_profile(
             format!("no profile {name:?}"),
         ));
     }
+    let detail = json!({ "profile": name });
     s.audit
         .record(
+            TOKEN_ACTOR,
             "profile-delete",
-            &format!("profile:{name}"),
-            &peer.to_string(),
+            None,
+            AuditResult::Started,
+            detail.clone(),
+            Some(peer),
         )
-        .map_err(internal)?;
-    let existed = profiles::delete(store, &name).await.map_err(internal)?;
+        .await
+        .map_err(audit_refused)?;
+    let existed = profiles::delete(store, &name).await;
+    s.audit
+        .outcome(
+            TOKEN_ACTOR,
+            "profile-delete",
+            None,
+            audit_result(&existed),
+            detail,
+            Some(peer),
+        )
+        .await;
+    let existed = existed.map_err(internal)?;
     tracing::info!(profile = %name, peer = %peer, "profile deleted (audited)");
     Ok(Json(json!({ "deleted": name, "existed": existed })))
 }
@@ -519,13 +590,18 @@ async fn issue_console_certificate(
             "common_name must have 1 to 64 characters".into(),
         ));
     }
+    let detail = json!({ "common_name": req.common_name.trim() });
     s.audit
         .record(
+            TOKEN_ACTOR,
             "issue-console-certificate",
-            &req.common_name,
-            &peer.to_string(),
+            None,
+            AuditResult::Started,
+            detail.clone(),
+            Some(peer),
         )
-        .map_err(internal)?;
+        .await
+        .map_err(audit_refused)?;
     let files = s
         .core
         .with_pki(|pki| -> Result<Vec<(String, Vec<u8>)>, String> {
@@ -536,7 +612,23 @@ async fn issue_console_certificate(
                 .mtls_bundle(&cert, &key, &req.password)
                 .map_err(|e| e.to_string())?;
             Ok(bundle.files())
-        })
+        });
+    let done: Result<(), &str> = match &files {
+        None => Err("the CA store is unavailable"),
+        Some(Err(e)) => Err(e),
+        Some(Ok(_)) => Ok(()),
+    };
+    s.audit
+        .outcome(
+            TOKEN_ACTOR,
+            "issue-console-certificate",
+            None,
+            audit_result(&done),
+            detail,
+            Some(peer),
+        )
+        .await;
+    let files = files
         .ok_or_else(|| internal("the CA store is unavailable"))?
         .map_err(|e| ApiError(StatusCode::BAD_REQUEST, e))?;
     let b64 = base64::engine::general_purpose::STANDARD;

@@ -27,7 +27,8 @@
 //! Devices are reached as `device_tls` builds them (TLS verified against the CA root with the
 //! FQDN, the console certificate when asked, the admin password in force, the other one when a
 //! rotation is unsettled), or as their stored access says (pinned, plain). Changes (power,
-//! boot, tags, adoption) are recorded in `audit.jsonl` before they are made.
+//! boot, tags, adoption) are recorded in the audit log per device, `started` before they are
+//! made (no record, no change: 503) and with each device's result after.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -60,7 +61,10 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{authorize, internal, unix, uuid_param, ApiError, ApiState};
+use super::{
+    audit_refused, authorize, internal, unix, uuid_param, ApiError, ApiState, AuditLog,
+    AuditResult, TOKEN_ACTOR,
+};
 
 /// Largest request body (target lists can name many devices).
 const MAX_BODY: usize = 4 * 1024 * 1024;
@@ -381,6 +385,39 @@ fn outcome_json<T>(o: &DeviceOutcome<T>, fqdn: Option<&String>, value: fn(&T) ->
 
 /// Runs `op` on `devices` and answers with every result, or streams NDJSON progress when the
 /// client accepts it.
+/// A fleet change to record per device once it has run: (action, client).
+type FleetAudit = Option<(String, SocketAddr)>;
+
+/// Each device's result of a fleet change, for the audit log.
+fn audit_results<T>(out: &[DeviceOutcome<T>]) -> Vec<(String, AuditResult)> {
+    out.iter()
+        .map(|o| {
+            let result = match &o.result {
+                Ok(_) => AuditResult::Ok,
+                Err(e) => AuditResult::Failed(e.clone()),
+            };
+            (o.uuid.clone(), result)
+        })
+        .collect()
+}
+
+/// Records each device's result of an audited fleet change.
+async fn audit_outcomes(log: &AuditLog, audit: &FleetAudit, results: Vec<(String, AuditResult)>) {
+    let Some((action, peer)) = audit else { return };
+    for (uuid, result) in results {
+        log.outcome(
+            TOKEN_ACTOR,
+            action,
+            Some(&uuid),
+            result,
+            json!({}),
+            Some(*peer),
+        )
+        .await;
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 async fn fleet_response<T, F, Fut>(
     s: &ApiState,
     headers: &HeaderMap,
@@ -389,6 +426,7 @@ async fn fleet_response<T, F, Fut>(
     options: FleetOptions,
     op: F,
     value: fn(&T) -> Value,
+    audit: FleetAudit,
 ) -> Result<Response, ApiError>
 where
     T: Send + 'static,
@@ -431,6 +469,7 @@ where
 
     if !streaming {
         let out = run_fleet_items(items, options, device_gate(), op, |_| {}).await;
+        audit_outcomes(&s.audit, &audit, audit_results(&out)).await;
         let failed = out.iter().filter(|o| o.result.is_err()).count();
         let mut v = head;
         v["succeeded"] = (total - failed).into();
@@ -456,6 +495,7 @@ where
     let mut start = head.clone();
     start["event"] = "start".into();
     let _ = tx.send(line(start));
+    let log = s.audit.clone();
     tokio::spawn(async move {
         let out = run_fleet_items(items, options, device_gate(), op, |p| {
             let mut v = outcome_json(p.last, fqdn_of(&fqdns, &p.last.uuid).as_ref(), value);
@@ -466,6 +506,8 @@ where
             let _ = tx.send(line(v));
         })
         .await;
+        let results = audit_results(&out);
+        audit_outcomes(&log, &audit, results).await;
         let failed = out.iter().filter(|o| o.result.is_err()).count();
         let mut end = head;
         end["event"] = "end".into();
@@ -484,17 +526,28 @@ where
         .into_response())
 }
 
-/// Records a change in the audit log before it is made: one record naming every device.
-fn audit<'a>(
+/// Records a change in the audit log before it is made: one `started` record per device. When
+/// a record cannot be written the whole change is refused (503) and no device is touched.
+async fn audit<'a>(
     s: &ApiState,
     action: &str,
     uuids: impl IntoIterator<Item = &'a str>,
     peer: SocketAddr,
 ) -> Result<(), ApiError> {
-    let list: Vec<&str> = uuids.into_iter().collect();
-    s.audit
-        .record(action, &list.join(" "), &peer.to_string())
-        .map_err(internal)
+    for uuid in uuids {
+        s.audit
+            .record(
+                TOKEN_ACTOR,
+                action,
+                Some(uuid),
+                AuditResult::Started,
+                json!({}),
+                Some(peer),
+            )
+            .await
+            .map_err(audit_refused)?;
+    }
+    Ok(())
 }
 
 fn uuids(devices: &[Device]) -> impl Iterator<Item = &str> {
@@ -579,11 +632,13 @@ async fn fleet_power(
                 options,
                 |d: Arc<DeviceSession>| async move { d.run(async |c| power_status(c).await).await },
                 status_json,
+                None,
             )
             .await
         }
         Some(action) => {
-            audit(&s, &format!("power-{action}"), uuids(&devices), peer)?;
+            let audited = format!("power-{action}");
+            audit(&s, &audited, uuids(&devices), peer).await?;
             tracing::info!(action = %action, devices = devices.len(), peer = %peer, "power change (audited)");
             let timeout = options.device_timeout;
             fleet_response(
@@ -597,6 +652,7 @@ async fn fleet_power(
                         .await
                 },
                 change_json,
+                Some((audited, peer)),
             )
             .await
         }
@@ -626,7 +682,8 @@ async fn fleet_boot(
     let options = req.run.fleet()?;
     let next: NextBoot = req.next_boot.parse().map_err(bad)?;
     let devices = resolve_targets(s.core.store(), &req.targets).await?;
-    audit(&s, &format!("boot-{next}"), uuids(&devices), peer)?;
+    let audited = format!("boot-{next}");
+    audit(&s, &audited, uuids(&devices), peer).await?;
     tracing::info!(next_boot = %next, devices = devices.len(), peer = %peer, "next boot set (audited)");
     let timeout = options.device_timeout;
     fleet_response(
@@ -640,6 +697,7 @@ async fn fleet_boot(
                 .await
         },
         |b| serde_json::to_value(b).unwrap_or(Value::Null),
+        Some((audited, peer)),
     )
     .await
 }
@@ -705,6 +763,7 @@ async fn fleet_inventory(
             }
         },
         refreshed_json,
+        None,
     )
     .await
 }
@@ -872,11 +931,23 @@ async fn put_tags(
     let Some(device) = store.get_device(&uuid).await.map_err(internal)? else {
         return Err(ApiError(StatusCode::NOT_FOUND, format!("no device {uuid}")));
     };
-    audit(&s, "tags-set", [device.uuid.as_str()], peer)?;
-    let tags = store
-        .set_tags(&uuid, &req.tags)
-        .await
-        .map_err(|e| bad(e.to_string()))?;
+    audit(&s, "tags-set", [device.uuid.as_str()], peer).await?;
+    let tags = store.set_tags(&uuid, &req.tags).await;
+    let result = match &tags {
+        Ok(t) => (AuditResult::Ok, json!({ "tags": t })),
+        Err(e) => (AuditResult::Failed(e.to_string()), json!({})),
+    };
+    s.audit
+        .outcome(
+            TOKEN_ACTOR,
+            "tags-set",
+            Some(&uuid),
+            result.0,
+            result.1,
+            Some(peer),
+        )
+        .await;
+    let tags = tags.map_err(|e| bad(e.to_string()))?;
     tracing::info!(device.uuid = %uuid, tags = %tags.join(","), peer = %peer, "tags set (audited)");
     Ok(Json(json!({ "uuid": uuid, "tags": tags })))
 }
@@ -958,34 +1029,53 @@ async fn adopt(
     if let Some(p) = req.port {
         session = session.with_port(p);
     }
-    audit(&s, "device-adopt", [uuid.as_str()], peer)?;
-    let status = {
-        let _held = device_gate().enter(&uuid).await;
-        session
-            .run(async |c| power_status(c).await)
+    audit(&s, "device-adopt", [uuid.as_str()], peer).await?;
+    let adopted = async {
+        let status = {
+            let _held = device_gate().enter(&uuid).await;
+            session
+                .run(async |c| power_status(c).await)
+                .await
+                .map_err(|e| {
+                    ApiError(
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                        format!("the device did not accept these settings: {}", e.in_words()),
+                    )
+                })?
+        };
+        let store = s.core.store();
+        let mut up = DeviceUpsert::new(uuid.clone());
+        up.address = Some(req.address);
+        up.fqdn = req.fqdn.map(|f| f.to_ascii_lowercase());
+        up.state = Some("provisioned".into());
+        up.profile = req.profile;
+        store.upsert_device(&up).await.map_err(internal)?;
+        store
+            .put_secret(&uuid, SecretKind::Admin, &password)
             .await
-            .map_err(|e| {
-                ApiError(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    format!("the device did not accept these settings: {}", e.in_words()),
-                )
-            })?
+            .map_err(internal)?;
+        store
+            .set_access(&uuid, &access)
+            .await
+            .map_err(|e| bad(e.to_string()))?;
+        Ok::<_, ApiError>(status)
+    }
+    .await;
+    let result = match &adopted {
+        Ok(_) => AuditResult::Ok,
+        Err(e) => AuditResult::Failed(e.1.clone()),
     };
-    let store = s.core.store();
-    let mut up = DeviceUpsert::new(uuid.clone());
-    up.address = Some(req.address);
-    up.fqdn = req.fqdn.map(|f| f.to_ascii_lowercase());
-    up.state = Some("provisioned".into());
-    up.profile = req.profile;
-    store.upsert_device(&up).await.map_err(internal)?;
-    store
-        .put_secret(&uuid, SecretKind::Admin, &password)
-        .await
-        .map_err(internal)?;
-    store
-        .set_access(&uuid, &access)
-        .await
-        .map_err(|e| bad(e.to_string()))?;
+    s.audit
+        .outcome(
+            TOKEN_ACTOR,
+            "device-adopt",
+            Some(&uuid),
+            result,
+            json!({ "scheme": scheme.as_str() }),
+            Some(peer),
+        )
+        .await;
+    let status = adopted?;
     tracing::info!(device.uuid = %uuid, scheme = %scheme, peer = %peer, "device adopted (audited)");
     Ok(Json(json!({
         "uuid": uuid,

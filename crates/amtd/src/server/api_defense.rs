@@ -18,8 +18,9 @@
 //! - `GET /api/v1/devices/{uuid}/defense`: the device's policies read back now, and for each
 //!   policy applied to it, the differences from that intent in words.
 //!
-//! Writes are audited in `audit.jsonl` before they happen (policy writes with the policy as
-//! subject; apply and remove once per device). Targets, how devices are reached and the
+//! Writes are audited: a `started` record before they happen (no record, no change: 503),
+//! then the result (policy writes with the policy named in the detail; apply and remove once
+//! per device). Targets, how devices are reached and the
 //! per-device gate are the console API's (`api_console`): the same target syntax, and one
 //! console operation at a time per device whatever kind it is.
 
@@ -41,7 +42,10 @@ use axum::{Json, Router};
 use serde_json::{json, Value};
 
 use super::api_console::{device_gate, resolve_targets, Reach, Targets};
-use super::{authorize, internal, unix, uuid_param, ApiError, ApiState};
+use super::{
+    audit_refused, audit_result, authorize, internal, unix, uuid_param, ApiError, ApiState,
+    AuditLog, AuditResult, TOKEN_ACTOR,
+};
 
 /// Largest policy document or target list accepted.
 const MAX_BODY: usize = 256 * 1024;
@@ -200,19 +204,38 @@ async fn put_policy(
     let policy = parse_policy(&name, &body)?;
     let expected = if_match(&headers)?;
     // Audited before the change is made: no record, no change.
+    let detail = json!({ "policy": name });
     s.audit
         .record(
+            TOKEN_ACTOR,
             "defense-policy-put",
-            &format!("defense-policy:{name}"),
-            &peer.to_string(),
+            None,
+            AuditResult::Started,
+            detail.clone(),
+            Some(peer),
         )
-        .map_err(internal)?;
-    let store = s.core.store();
-    match store
-        .put_defense_policy(&policy, expected)
         .await
-        .map_err(internal)?
-    {
+        .map_err(audit_refused)?;
+    let store = s.core.store();
+    let put = store.put_defense_policy(&policy, expected).await;
+    let result = match &put {
+        Ok(DefensePut::Stored(_)) => AuditResult::Ok,
+        Ok(DefensePut::RevisionMismatch { current }) => AuditResult::Failed(format!(
+            "the stored revision is {current:?}, not the one the request named"
+        )),
+        Err(e) => AuditResult::Failed(e.to_string()),
+    };
+    s.audit
+        .outcome(
+            TOKEN_ACTOR,
+            "defense-policy-put",
+            None,
+            result,
+            detail,
+            Some(peer),
+        )
+        .await;
+    match put.map_err(internal)? {
         DefensePut::Stored(stored) => {
             tracing::info!(policy = %name, revision = stored.revision, peer = %peer, "System Defense policy written (audited)");
             let devices = store.defense_devices(&name).await.map_err(internal)?;
@@ -273,14 +296,30 @@ async fn delete_policy(
             format!("no System Defense policy {name:?}"),
         ));
     }
+    let detail = json!({ "policy": name });
     s.audit
         .record(
+            TOKEN_ACTOR,
             "defense-policy-delete",
-            &format!("defense-policy:{name}"),
-            &peer.to_string(),
+            None,
+            AuditResult::Started,
+            detail.clone(),
+            Some(peer),
         )
-        .map_err(internal)?;
-    let existed = store.delete_defense_policy(&name).await.map_err(internal)?;
+        .await
+        .map_err(audit_refused)?;
+    let existed = store.delete_defense_policy(&name).await;
+    s.audit
+        .outcome(
+            TOKEN_ACTOR,
+            "defense-policy-delete",
+            None,
+            audit_result(&existed),
+            detail,
+            Some(peer),
+        )
+        .await;
+    let existed = existed.map_err(internal)?;
     tracing::info!(policy = %name, peer = %peer, "System Defense policy deleted (audited)");
     Ok(Json(json!({ "deleted": name, "existed": existed })))
 }
@@ -339,6 +378,29 @@ fn differences_json(d: &[model::Difference]) -> Value {
             })
             .collect(),
     )
+}
+
+/// Records each device's result of an apply or remove.
+async fn audit_outcomes(
+    (log, action, detail, peer): &(AuditLog, String, Value, SocketAddr),
+    out: &[DeviceOutcome<DeviceResult>],
+) {
+    for o in out {
+        let result = match &o.result {
+            Ok(r) if r.ok => AuditResult::Ok,
+            Ok(r) => AuditResult::Failed(r.error.clone().unwrap_or_else(|| r.summary.clone())),
+            Err(e) => AuditResult::Failed(e.clone()),
+        };
+        log.outcome(
+            TOKEN_ACTOR,
+            action,
+            Some(&o.uuid),
+            result,
+            detail.clone(),
+            Some(*peer),
+        )
+        .await;
+    }
 }
 
 fn ok(o: &DeviceOutcome<DeviceResult>) -> bool {
@@ -413,17 +475,26 @@ async fn run(
     let targets = resolve_targets(&store, &targets).await?;
     let reach = Reach::load(&s).await?;
     let mut devices = Vec::with_capacity(targets.len());
+    let action = format!("defense-{}", op.word());
+    let detail = json!({ "policy": name });
+    // Audited per device before anything is sent to any: no record, no change.
     for d in &targets {
-        // Audited per device before anything is sent to it: no record, no change.
         s.audit
             .record(
-                &format!("defense-{}:{name}", op.word()),
-                &d.uuid,
-                &peer.to_string(),
+                TOKEN_ACTOR,
+                &action,
+                Some(&d.uuid),
+                AuditResult::Started,
+                detail.clone(),
+                Some(peer),
             )
-            .map_err(internal)?;
+            .await
+            .map_err(audit_refused)?;
+    }
+    for d in &targets {
         devices.push((d.uuid.clone(), reach.session(&store, d).await));
     }
+    let audited = (s.audit.clone(), action, detail, peer);
     tracing::info!(policy = %name, op = op.word(), devices = devices.len(), peer = %peer, "System Defense run started (audited)");
 
     let op_store = store.clone();
@@ -450,6 +521,7 @@ async fn run(
 
     if !streaming {
         let out = run_fleet(devices, options, device_gate(), task, |_| {}).await;
+        audit_outcomes(&audited, &out).await;
         let failed = out.iter().filter(|o| !ok(o)).count();
         let mut v = head;
         v["succeeded"] = (total - failed).into();
@@ -482,6 +554,7 @@ async fn run(
             let _ = tx.send(line(v));
         })
         .await;
+        audit_outcomes(&audited, &out).await;
         let failed = out.iter().filter(|o| !ok(o)).count();
         let mut end = head;
         end["event"] = "end".into();

@@ -22,7 +22,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use amt_pki::{RevocationReason, Serial};
 use amtd_core::maintenance::{FixedClock, Task};
 use amtd_infra::device_tls::admin_password_versions;
-use amtd_infra::store::{MaintenanceFilter, SecretKind};
+use amtd_infra::store::{AuditResult, MaintenanceFilter, SecretKind};
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -31,7 +31,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::discovery::AuditLog;
+use super::discovery::{AuditLog, AuditUnavailable, TOKEN_ACTOR};
 use super::maintenance::SystemClock;
 use super::ServerCore;
 
@@ -52,6 +52,11 @@ impl IntoResponse for ApiError {
 fn internal(e: impl std::fmt::Display) -> ApiError {
     tracing::error!(error = %e, "API request failed");
     ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+}
+
+/// The audit log cannot be written: 503, nothing done.
+fn audit_refused(e: AuditUnavailable) -> ApiError {
+    ApiError(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
 }
 
 fn bad(message: impl Into<String>) -> ApiError {
@@ -93,7 +98,7 @@ fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
 }
 
 /// `as_of`: seconds since the epoch, or `YYYY-MM-DDTHH:MM:SSZ`.
-fn parse_as_of(v: &Value) -> Result<SystemTime, String> {
+pub(crate) fn parse_as_of(v: &Value) -> Result<SystemTime, String> {
     if let Some(n) = v.as_u64() {
         return Ok(UNIX_EPOCH + Duration::from_secs(n));
     }
@@ -179,14 +184,22 @@ async fn run(
         .map(parse_as_of)
         .transpose()
         .map_err(bad)?;
-    let subject = format!(
-        "tasks={} as_of={}",
-        tasks.iter().map(|t| t.name()).collect::<Vec<_>>().join(","),
-        as_of.map_or("now".to_owned(), |t| unix(t).to_string())
-    );
+    let detail = json!({
+        "tasks": tasks.iter().map(|t| t.name()).collect::<Vec<_>>(),
+        "as_of": as_of.map(unix),
+        "devices": devices.as_ref().map(Vec::len),
+    });
     s.audit
-        .record("maintenance-run", &subject, &peer.to_string())
-        .map_err(internal)?;
+        .record(
+            TOKEN_ACTOR,
+            "maintenance-run",
+            None,
+            AuditResult::Started,
+            detail.clone(),
+            Some(peer),
+        )
+        .await
+        .map_err(audit_refused)?;
     let report = match as_of {
         Some(t) => {
             s.core
@@ -194,8 +207,22 @@ async fn run(
                 .await
         }
         None => s.core.run_maintenance(&SystemClock, &tasks, devices).await,
-    }
-    .map_err(|e| internal(format!("{e:#}")))?;
+    };
+    let result = match &report {
+        Ok(_) => AuditResult::Ok,
+        Err(e) => AuditResult::Failed(format!("{e:#}")),
+    };
+    s.audit
+        .outcome(
+            TOKEN_ACTOR,
+            "maintenance-run",
+            None,
+            result,
+            detail,
+            Some(peer),
+        )
+        .await;
+    let report = report.map_err(|e| internal(format!("{e:#}")))?;
     Ok(Json(serde_json::to_value(report).map_err(internal)?))
 }
 
@@ -319,15 +346,35 @@ async fn revoke(
         .unwrap_or("unspecified")
         .parse()
         .map_err(|e: amt_pki::PkiError| bad(e.to_string()))?;
+    let detail = json!({ "serial": serial.to_hex(), "reason": reason.as_str() });
     s.audit
         .record(
+            TOKEN_ACTOR,
             "revoke-certificate",
-            &format!("{} ({reason})", serial.to_hex()),
-            &peer.to_string(),
+            None,
+            AuditResult::Started,
+            detail.clone(),
+            Some(peer),
         )
-        .map_err(internal)?;
-    s.core
-        .with_pki(|pki| pki.revoke(&serial, reason))
+        .await
+        .map_err(audit_refused)?;
+    let revoked = s.core.with_pki(|pki| pki.revoke(&serial, reason));
+    let result = match &revoked {
+        None => AuditResult::Failed("the CA store is unavailable".into()),
+        Some(Err(e)) => AuditResult::Failed(e.to_string()),
+        Some(Ok(_)) => AuditResult::Ok,
+    };
+    s.audit
+        .outcome(
+            TOKEN_ACTOR,
+            "revoke-certificate",
+            None,
+            result,
+            detail,
+            Some(peer),
+        )
+        .await;
+    revoked
         .ok_or_else(|| internal("the CA store is unavailable"))?
         .map_err(|e| bad(e.to_string()))?;
     tracing::info!(serial = %serial.to_hex(), %reason, peer = %peer, "certificate revoked (audited)");

@@ -1,14 +1,19 @@
 //! Runtime files in the data directory: the API token (`api-token`, mode 0600, generated at
 //! first start), the discovery file `server.json` (API address and token file, so the CLI finds
-//! a running `amtd lab` or `amtd serve` without flags) and the audit log `audit.jsonl`
-//! (append-only JSON lines: who revealed which device's password, and when).
+//! a running `amtd lab` or `amtd serve` without flags), and [`AuditLog`], the server's front
+//! to the hash-chained audit log in the store (amtd-infra `store::audit`).
+//!
+//! The audit log used to be `audit.jsonl` in the data directory; it is no longer written: the
+//! chain in the store is the one record (shared by every instance on one PostgreSQL database,
+//! verifiable with `amtd audit verify`), and an unchained per-instance copy next to it would be
+//! a second, weaker truth.
 
 use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use amt_wsman::secret::SecretString;
+use amtd_infra::store::{AuditEntry, AuditRecord, AuditResult, Store, StoreError};
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
@@ -16,8 +21,6 @@ use serde::{Deserialize, Serialize};
 pub const TOKEN_FILE: &str = "api-token";
 /// Name of the discovery file in the data directory.
 pub const DISCOVERY_FILE: &str = "server.json";
-/// Name of the audit log in the data directory.
-pub const AUDIT_FILE: &str = "audit.jsonl";
 
 /// What `server.json` says about a running server.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -109,45 +112,73 @@ pub fn read_discovery(data_dir: &Path) -> Result<Discovery> {
     serde_json::from_slice(&text).with_context(|| format!("parsing {}", path.display()))
 }
 
-/// Appends one record to the audit log (`audit.jsonl`).
+/// The actor of API calls until users are wired in: the holder of the API token.
+pub const TOKEN_ACTOR: &str = "api-token";
+/// The actor of the server's own work (provisioning outcomes).
+pub const SERVER_ACTOR: &str = "amtd";
+
+/// The audit log could not be written: the action it was to record must not be done.
+#[derive(Debug, thiserror::Error)]
+#[error("the audit log cannot be written, so nothing was done ({0}); try again when the store is writable")]
+pub struct AuditUnavailable(#[source] pub StoreError);
+
+/// The server's front to the hash-chained audit log in the store. Every privileged action is
+/// recorded as `started` before it is attempted ([`AuditLog::record`]; when that fails the
+/// action is refused) and with its result afterwards ([`AuditLog::outcome`]: `ok` or
+/// `failed: reason`). Cheap to clone.
 #[derive(Debug, Clone)]
 pub struct AuditLog {
-    path: PathBuf,
-    lock: std::sync::Arc<std::sync::Mutex<()>>,
+    store: Store,
 }
 
 impl AuditLog {
-    /// The audit log in `data_dir`.
-    pub fn new(data_dir: &Path) -> Self {
-        Self {
-            path: data_dir.join(AUDIT_FILE),
-            lock: Default::default(),
+    /// The audit log in `store`.
+    pub fn new(store: Store) -> Self {
+        Self { store }
+    }
+
+    /// Appends one record; `Err` means nothing was recorded and the action must not be done.
+    /// `device` is a device UUID (or `None`), `detail` names what else the action concerns
+    /// (never secrets), `peer` the API client.
+    pub async fn record(
+        &self,
+        actor: &str,
+        action: &str,
+        device: Option<&str>,
+        result: AuditResult,
+        detail: serde_json::Value,
+        peer: Option<SocketAddr>,
+    ) -> std::result::Result<AuditRecord, AuditUnavailable> {
+        let entry = AuditEntry {
+            actor: actor.to_owned(),
+            action: action.to_owned(),
+            device: device.map(str::to_owned),
+            result,
+            detail,
+            peer: peer.map(|p| p.to_string()),
+        };
+        match self.store.append_audit(&entry).await {
+            Ok(r) => Ok(r),
+            Err(e) => {
+                tracing::error!(error = %e, action, device, "the audit log cannot be written");
+                Err(AuditUnavailable(e))
+            }
         }
     }
 
-    /// Appends `{"at": <unix seconds>, "action", "device", "peer"}` and syncs it to disk.
-    pub fn record(&self, action: &str, device: &str, peer: &str) -> Result<()> {
-        let at = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or_default();
-        let mut line = serde_json::to_vec(&serde_json::json!({
-            "at": at, "action": action, "device": device, "peer": peer, "caller": "api-token",
-        }))?;
-        line.push(b'\n');
-        let _guard = self.lock.lock().unwrap_or_else(|p| p.into_inner());
-        let mut opts = std::fs::OpenOptions::new();
-        opts.append(true).create(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt as _;
-            opts.mode(0o600);
-        }
-        let mut f = opts
-            .open(&self.path)
-            .with_context(|| format!("opening the audit log {}", self.path.display()))?;
-        f.write_all(&line)?;
-        f.sync_data()?;
-        Ok(())
+    /// Records the result of an action already done (or attempted): a failure to write is
+    /// logged, since the action cannot be undone.
+    pub async fn outcome(
+        &self,
+        actor: &str,
+        action: &str,
+        device: Option<&str>,
+        result: AuditResult,
+        detail: serde_json::Value,
+        peer: Option<SocketAddr>,
+    ) {
+        let _ = self
+            .record(actor, action, device, result, detail, peer)
+            .await;
     }
 }

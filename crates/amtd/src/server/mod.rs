@@ -343,6 +343,20 @@ impl ServerCore {
         {
             tracing::error!(error = %e, device.uuid = %uuid, "could not close the run");
         }
+        let result = match reason {
+            None => amtd_infra::store::AuditResult::Ok,
+            Some(r) => amtd_infra::store::AuditResult::Failed(r),
+        };
+        discovery::AuditLog::new(self.store.clone())
+            .outcome(
+                discovery::SERVER_ACTOR,
+                "provision",
+                Some(uuid),
+                result,
+                serde_json::json!({ "run": run_id.to_string(), "profile": self.profile }),
+                None,
+            )
+            .await;
         self.status_map().insert(uuid.to_owned(), status);
     }
 
