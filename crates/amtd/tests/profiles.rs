@@ -191,7 +191,7 @@ fn profile_api_round_trips_refuses_bad_documents_audits_and_never_returns_passwo
     let lines: Vec<Value> = serde_json::from_str(&audit).unwrap();
     let actions: Vec<(&str, &str, &str)> = lines
         .iter()
-        .filter(|l| l["actor"] == "api-token")
+        .filter(|l| l["actor"] == "admin")
         .map(|l| {
             (
                 l["action"].as_str().unwrap(),

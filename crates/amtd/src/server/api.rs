@@ -26,13 +26,14 @@ use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use amtd_infra::store::AuditResult;
 
-use super::discovery::{AuditLog, AuditUnavailable, TOKEN_ACTOR};
+use super::auth::Caller;
+use super::discovery::{AuditLog, AuditUnavailable};
 use super::profiles::{self, ProfileDoc, Source, WriteError};
 use super::ServerCore;
 
@@ -240,6 +241,7 @@ async fn show_device(
 async fn reveal_password(
     State(s): State<ApiState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     Path(uuid): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
@@ -270,7 +272,7 @@ async fn reveal_password(
     // The audit record is written before the password leaves: no record, no password.
     s.audit
         .record(
-            TOKEN_ACTOR,
+            &caller.name,
             "reveal-password",
             Some(&uuid),
             AuditResult::Started,
@@ -281,7 +283,7 @@ async fn reveal_password(
         .map_err(audit_refused)?;
     s.audit
         .outcome(
-            TOKEN_ACTOR,
+            &caller.name,
             "reveal-password",
             Some(&uuid),
             AuditResult::Ok,
@@ -386,6 +388,7 @@ async fn show_profile(
 async fn put_profile(
     State(s): State<ApiState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     Path(name): Path<String>,
     body: Result<Bytes, BytesRejection>,
@@ -426,7 +429,7 @@ async fn put_profile(
     let detail = json!({ "profile": name });
     s.audit
         .record(
-            TOKEN_ACTOR,
+            &caller.name,
             "profile-put",
             None,
             AuditResult::Started,
@@ -439,7 +442,7 @@ async fn put_profile(
     let stored = profiles::commit(store, prepared).await;
     s.audit
         .outcome(
-            TOKEN_ACTOR,
+            &caller.name,
             "profile-put",
             None,
             audit_result(&stored),
@@ -472,6 +475,7 @@ fn write_error(e: WriteError) -> ApiError {
 async fn delete_profile(
     State(s): State<ApiState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
@@ -501,7 +505,7 @@ async fn delete_profile(
     let detail = json!({ "profile": name });
     s.audit
         .record(
-            TOKEN_ACTOR,
+            &caller.name,
             "profile-delete",
             None,
             AuditResult::Started,
@@ -513,7 +517,7 @@ async fn delete_profile(
     let existed = profiles::delete(store, &name).await;
     s.audit
         .outcome(
-            TOKEN_ACTOR,
+            &caller.name,
             "profile-delete",
             None,
             audit_result(&existed),
@@ -573,6 +577,7 @@ struct ConsoleCertRequest {
 async fn issue_console_certificate(
     State(s): State<ApiState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     Json(req): Json<ConsoleCertRequest>,
 ) -> Result<Json<Value>, ApiError> {
@@ -593,7 +598,7 @@ async fn issue_console_certificate(
     let detail = json!({ "common_name": req.common_name.trim() });
     s.audit
         .record(
-            TOKEN_ACTOR,
+            &caller.name,
             "issue-console-certificate",
             None,
             AuditResult::Started,
@@ -620,7 +625,7 @@ async fn issue_console_certificate(
     };
     s.audit
         .outcome(
-            TOKEN_ACTOR,
+            &caller.name,
             "issue-console-certificate",
             None,
             audit_result(&done),

@@ -56,14 +56,15 @@ use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
+
+use crate::server::auth::Caller;
 use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{
-    audit_refused, authorize, internal, unix, uuid_param, ApiError, ApiState, AuditLog,
-    AuditResult, TOKEN_ACTOR,
+    audit_refused, authorize, internal, unix, uuid_param, ApiError, ApiState, AuditLog, AuditResult,
 };
 
 /// Largest request body (target lists can name many devices).
@@ -385,8 +386,8 @@ fn outcome_json<T>(o: &DeviceOutcome<T>, fqdn: Option<&String>, value: fn(&T) ->
 
 /// Runs `op` on `devices` and answers with every result, or streams NDJSON progress when the
 /// client accepts it.
-/// A fleet change to record per device once it has run: (action, client).
-type FleetAudit = Option<(String, SocketAddr)>;
+/// A fleet change to record per device once it has run: (actor, action, client).
+type FleetAudit = Option<(String, String, SocketAddr)>;
 
 /// Each device's result of a fleet change, for the audit log.
 fn audit_results<T>(out: &[DeviceOutcome<T>]) -> Vec<(String, AuditResult)> {
@@ -403,17 +404,12 @@ fn audit_results<T>(out: &[DeviceOutcome<T>]) -> Vec<(String, AuditResult)> {
 
 /// Records each device's result of an audited fleet change.
 async fn audit_outcomes(log: &AuditLog, audit: &FleetAudit, results: Vec<(String, AuditResult)>) {
-    let Some((action, peer)) = audit else { return };
+    let Some((actor, action, peer)) = audit else {
+        return;
+    };
     for (uuid, result) in results {
-        log.outcome(
-            TOKEN_ACTOR,
-            action,
-            Some(&uuid),
-            result,
-            json!({}),
-            Some(*peer),
-        )
-        .await;
+        log.outcome(actor, action, Some(&uuid), result, json!({}), Some(*peer))
+            .await;
     }
 }
 
@@ -530,6 +526,7 @@ where
 /// a record cannot be written the whole change is refused (503) and no device is touched.
 async fn audit<'a>(
     s: &ApiState,
+    actor: &str,
     action: &str,
     uuids: impl IntoIterator<Item = &'a str>,
     peer: SocketAddr,
@@ -537,7 +534,7 @@ async fn audit<'a>(
     for uuid in uuids {
         s.audit
             .record(
-                TOKEN_ACTOR,
+                actor,
                 action,
                 Some(uuid),
                 AuditResult::Started,
@@ -607,6 +604,7 @@ struct PowerRequest {
 async fn fleet_power(
     State(s): State<ApiState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
@@ -638,7 +636,7 @@ async fn fleet_power(
         }
         Some(action) => {
             let audited = format!("power-{action}");
-            audit(&s, &audited, uuids(&devices), peer).await?;
+            audit(&s, &caller.name, &audited, uuids(&devices), peer).await?;
             tracing::info!(action = %action, devices = devices.len(), peer = %peer, "power change (audited)");
             let timeout = options.device_timeout;
             fleet_response(
@@ -652,7 +650,7 @@ async fn fleet_power(
                         .await
                 },
                 change_json,
-                Some((audited, peer)),
+                Some((caller.name.clone(), audited, peer)),
             )
             .await
         }
@@ -674,6 +672,7 @@ struct BootRequest {
 async fn fleet_boot(
     State(s): State<ApiState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
@@ -683,7 +682,7 @@ async fn fleet_boot(
     let next: NextBoot = req.next_boot.parse().map_err(bad)?;
     let devices = resolve_targets(s.core.store(), &req.targets).await?;
     let audited = format!("boot-{next}");
-    audit(&s, &audited, uuids(&devices), peer).await?;
+    audit(&s, &caller.name, &audited, uuids(&devices), peer).await?;
     tracing::info!(next_boot = %next, devices = devices.len(), peer = %peer, "next boot set (audited)");
     let timeout = options.device_timeout;
     fleet_response(
@@ -697,7 +696,7 @@ async fn fleet_boot(
                 .await
         },
         |b| serde_json::to_value(b).unwrap_or(Value::Null),
-        Some((audited, peer)),
+        Some((caller.name.clone(), audited, peer)),
     )
     .await
 }
@@ -917,6 +916,7 @@ async fn get_tags(
 async fn put_tags(
     State(s): State<ApiState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     Path(uuid): Path<String>,
     body: Result<Bytes, BytesRejection>,
@@ -931,7 +931,7 @@ async fn put_tags(
     let Some(device) = store.get_device(&uuid).await.map_err(internal)? else {
         return Err(ApiError(StatusCode::NOT_FOUND, format!("no device {uuid}")));
     };
-    audit(&s, "tags-set", [device.uuid.as_str()], peer).await?;
+    audit(&s, &caller.name, "tags-set", [device.uuid.as_str()], peer).await?;
     let tags = store.set_tags(&uuid, &req.tags).await;
     let result = match &tags {
         Ok(t) => (AuditResult::Ok, json!({ "tags": t })),
@@ -939,7 +939,7 @@ async fn put_tags(
     };
     s.audit
         .outcome(
-            TOKEN_ACTOR,
+            &caller.name,
             "tags-set",
             Some(&uuid),
             result.0,
@@ -977,6 +977,7 @@ struct AdoptRequest {
 async fn adopt(
     State(s): State<ApiState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     Path(uuid): Path<String>,
     body: Result<Bytes, BytesRejection>,
@@ -1029,7 +1030,7 @@ async fn adopt(
     if let Some(p) = req.port {
         session = session.with_port(p);
     }
-    audit(&s, "device-adopt", [uuid.as_str()], peer).await?;
+    audit(&s, &caller.name, "device-adopt", [uuid.as_str()], peer).await?;
     let adopted = async {
         let status = {
             let _held = device_gate().enter(&uuid).await;
@@ -1067,7 +1068,7 @@ async fn adopt(
     };
     s.audit
         .outcome(
-            TOKEN_ACTOR,
+            &caller.name,
             "device-adopt",
             Some(&uuid),
             result,

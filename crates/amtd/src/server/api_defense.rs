@@ -38,13 +38,15 @@ use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
+
+use crate::server::auth::Caller;
 use serde_json::{json, Value};
 
 use super::api_console::{device_gate, resolve_targets, Reach, Targets};
 use super::{
     audit_refused, audit_result, authorize, internal, unix, uuid_param, ApiError, ApiState,
-    AuditLog, AuditResult, TOKEN_ACTOR,
+    AuditLog, AuditResult,
 };
 
 /// Largest policy document or target list accepted.
@@ -189,6 +191,7 @@ fn if_match(headers: &HeaderMap) -> Result<Option<i64>, ApiError> {
 async fn put_policy(
     State(s): State<ApiState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     Path(name): Path<String>,
     body: Result<Bytes, BytesRejection>,
@@ -207,7 +210,7 @@ async fn put_policy(
     let detail = json!({ "policy": name });
     s.audit
         .record(
-            TOKEN_ACTOR,
+            &caller.name,
             "defense-policy-put",
             None,
             AuditResult::Started,
@@ -227,7 +230,7 @@ async fn put_policy(
     };
     s.audit
         .outcome(
-            TOKEN_ACTOR,
+            &caller.name,
             "defense-policy-put",
             None,
             result,
@@ -264,6 +267,7 @@ async fn put_policy(
 async fn delete_policy(
     State(s): State<ApiState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
@@ -299,7 +303,7 @@ async fn delete_policy(
     let detail = json!({ "policy": name });
     s.audit
         .record(
-            TOKEN_ACTOR,
+            &caller.name,
             "defense-policy-delete",
             None,
             AuditResult::Started,
@@ -311,7 +315,7 @@ async fn delete_policy(
     let existed = store.delete_defense_policy(&name).await;
     s.audit
         .outcome(
-            TOKEN_ACTOR,
+            &caller.name,
             "defense-policy-delete",
             None,
             audit_result(&existed),
@@ -382,7 +386,7 @@ fn differences_json(d: &[model::Difference]) -> Value {
 
 /// Records each device's result of an apply or remove.
 async fn audit_outcomes(
-    (log, action, detail, peer): &(AuditLog, String, Value, SocketAddr),
+    (log, actor, action, detail, peer): &(AuditLog, String, String, Value, SocketAddr),
     out: &[DeviceOutcome<DeviceResult>],
 ) {
     for o in out {
@@ -392,7 +396,7 @@ async fn audit_outcomes(
             Err(e) => AuditResult::Failed(e.clone()),
         };
         log.outcome(
-            TOKEN_ACTOR,
+            actor,
             action,
             Some(&o.uuid),
             result,
@@ -425,26 +429,29 @@ impl Op {
 async fn apply_policy(
     State(s): State<ApiState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     Path(name): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    run(s, peer, headers, name, body, Op::Apply).await
+    run(s, peer, caller, headers, name, body, Op::Apply).await
 }
 
 async fn remove_policy(
     State(s): State<ApiState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     Path(name): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    run(s, peer, headers, name, body, Op::Remove).await
+    run(s, peer, caller, headers, name, body, Op::Remove).await
 }
 
 async fn run(
     s: ApiState,
     peer: SocketAddr,
+    caller: Caller,
     headers: HeaderMap,
     name: String,
     body: Result<Bytes, BytesRejection>,
@@ -481,7 +488,7 @@ async fn run(
     for d in &targets {
         s.audit
             .record(
-                TOKEN_ACTOR,
+                &caller.name,
                 &action,
                 Some(&d.uuid),
                 AuditResult::Started,
@@ -494,7 +501,7 @@ async fn run(
     for d in &targets {
         devices.push((d.uuid.clone(), reach.session(&store, d).await));
     }
-    let audited = (s.audit.clone(), action, detail, peer);
+    let audited = (s.audit.clone(), caller.name.clone(), action, detail, peer);
     tracing::info!(policy = %name, op = op.word(), devices = devices.len(), peer = %peer, "System Defense run started (audited)");
 
     let op_store = store.clone();

@@ -27,11 +27,12 @@ use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::discovery::{AuditLog, AuditUnavailable, TOKEN_ACTOR};
+use super::auth::Caller;
+use super::discovery::{AuditLog, AuditUnavailable};
 use super::maintenance::SystemClock;
 use super::ServerCore;
 
@@ -145,6 +146,7 @@ struct RunRequest {
 async fn run(
     State(s): State<MState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, ApiError> {
@@ -191,7 +193,7 @@ async fn run(
     });
     s.audit
         .record(
-            TOKEN_ACTOR,
+            &caller.name,
             "maintenance-run",
             None,
             AuditResult::Started,
@@ -214,7 +216,7 @@ async fn run(
     };
     s.audit
         .outcome(
-            TOKEN_ACTOR,
+            &caller.name,
             "maintenance-run",
             None,
             result,
@@ -329,6 +331,7 @@ struct RevokeRequest {
 async fn revoke(
     State(s): State<MState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Extension(caller): Extension<Caller>,
     headers: HeaderMap,
     Path(serial): Path<String>,
     body: axum::body::Bytes,
@@ -349,7 +352,7 @@ async fn revoke(
     let detail = json!({ "serial": serial.to_hex(), "reason": reason.as_str() });
     s.audit
         .record(
-            TOKEN_ACTOR,
+            &caller.name,
             "revoke-certificate",
             None,
             AuditResult::Started,
@@ -366,7 +369,7 @@ async fn revoke(
     };
     s.audit
         .outcome(
-            TOKEN_ACTOR,
+            &caller.name,
             "revoke-certificate",
             None,
             result,

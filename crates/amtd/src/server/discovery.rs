@@ -112,8 +112,6 @@ pub fn read_discovery(data_dir: &Path) -> Result<Discovery> {
     serde_json::from_slice(&text).with_context(|| format!("parsing {}", path.display()))
 }
 
-/// The actor of API calls until users are wired in: the holder of the API token.
-pub const TOKEN_ACTOR: &str = "api-token";
 /// The actor of the server's own work (provisioning outcomes).
 pub const SERVER_ACTOR: &str = "amtd";
 
