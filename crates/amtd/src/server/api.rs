@@ -23,7 +23,7 @@ use amtd_infra::store::{Device, DeviceFilter, HelloFilter, SecretKind};
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
@@ -50,7 +50,7 @@ struct ApiState {
 }
 
 /// An error answer: status and a message in plain words (`{"error": "..."}`).
-struct ApiError(StatusCode, String);
+pub(super) struct ApiError(pub(super) StatusCode, pub(super) String);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
@@ -58,13 +58,13 @@ impl IntoResponse for ApiError {
     }
 }
 
-fn internal(e: impl std::fmt::Display) -> ApiError {
+pub(super) fn internal(e: impl std::fmt::Display) -> ApiError {
     tracing::error!(error = %e, "API request failed");
     ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
 }
 
 /// The audit log cannot be written: 503, nothing done.
-fn audit_refused(e: AuditUnavailable) -> ApiError {
+pub(super) fn audit_refused(e: AuditUnavailable) -> ApiError {
     ApiError(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
 }
 
@@ -74,13 +74,6 @@ fn audit_result<T, E: std::fmt::Display>(r: &Result<T, E>) -> AuditResult {
         Ok(_) => AuditResult::Ok,
         Err(e) => AuditResult::Failed(e.to_string()),
     }
-}
-
-/// Authentication and the role check happen in the auth layer ([`super::auth::layer`]) before
-/// any handler runs, against the route table; the handlers' calls stay until they take the
-/// [`super::auth::Caller`] extension instead.
-fn authorize(_state: &ApiState, _headers: &HeaderMap) -> Result<(), ApiError> {
-    Ok(())
 }
 
 fn unix(t: SystemTime) -> u64 {
@@ -167,11 +160,7 @@ pub async fn serve(listener: tokio::net::TcpListener, router: Router) -> std::io
     .await
 }
 
-async fn list_devices(
-    State(s): State<ApiState>,
-    headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
-    authorize(&s, &headers)?;
+async fn list_devices(State(s): State<ApiState>) -> Result<Json<Value>, ApiError> {
     let mut out = Vec::new();
     let mut filter = DeviceFilter::default();
     loop {
@@ -193,10 +182,8 @@ async fn list_devices(
 
 async fn show_device(
     State(s): State<ApiState>,
-    headers: HeaderMap,
     Path(uuid): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    authorize(&s, &headers)?;
     let uuid = uuid_param(&uuid)?;
     let store = s.core.store();
     let Some(d) = store.get_device(&uuid).await.map_err(internal)? else {
@@ -242,10 +229,8 @@ async fn reveal_password(
     State(s): State<ApiState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Extension(caller): Extension<Caller>,
-    headers: HeaderMap,
     Path(uuid): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    authorize(&s, &headers)?;
     let uuid = uuid_param(&uuid)?;
     // During an unsettled password rotation the newest version may not be on the device yet:
     // reveal the version in force.
@@ -306,10 +291,8 @@ struct HelloQuery {
 
 async fn list_hellos(
     State(s): State<ApiState>,
-    headers: HeaderMap,
     Query(q): Query<HelloQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    authorize(&s, &headers)?;
     let device_uuid = q.device.as_deref().map(uuid_param).transpose()?;
     let filter = HelloFilter {
         device_uuid,
@@ -336,11 +319,7 @@ async fn list_hellos(
     )))
 }
 
-async fn list_profiles(
-    State(s): State<ApiState>,
-    headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
-    authorize(&s, &headers)?;
+async fn list_profiles(State(s): State<ApiState>) -> Result<Json<Value>, ApiError> {
     let store = s.core.store();
     let active = s.core.active_profile();
     let mut out = Vec::new();
@@ -366,10 +345,8 @@ fn profile_param(raw: &str) -> Result<&str, ApiError> {
 /// `GET /api/v1/profiles/{name}`: the stored document, as PUT takes it (no passwords).
 async fn show_profile(
     State(s): State<ApiState>,
-    headers: HeaderMap,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    authorize(&s, &headers)?;
     let name = profile_param(&name)?;
     match profiles::get(s.core.store(), name)
         .await
@@ -389,11 +366,9 @@ async fn put_profile(
     State(s): State<ApiState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Extension(caller): Extension<Caller>,
-    headers: HeaderMap,
     Path(name): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    authorize(&s, &headers)?;
     let name = profile_param(&name)?.to_owned();
     let body = body.map_err(|e| {
         ApiError(
@@ -476,10 +451,8 @@ async fn delete_profile(
     State(s): State<ApiState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Extension(caller): Extension<Caller>,
-    headers: HeaderMap,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    authorize(&s, &headers)?;
     let name = profile_param(&name)?.to_owned();
     if name == s.core.active_profile() {
         return Err(ApiError(
@@ -551,8 +524,7 @@ async fn crl(State(s): State<ApiState>, Path(file): Path<String>) -> Response {
 
 /// `GET /api/v1/trust/redirection.pem`: the PEM trust file a redirection (SOL/IDE-R) client
 /// needs, in the order the device expects: issuing CA first, ending with the root (M8).
-async fn trust_pem(State(s): State<ApiState>, headers: HeaderMap) -> Result<Response, ApiError> {
-    authorize(&s, &headers)?;
+async fn trust_pem(State(s): State<ApiState>) -> Result<Response, ApiError> {
     let pem = s
         .core
         .with_pki(|pki| pki.trust_pem())
@@ -578,11 +550,9 @@ async fn issue_console_certificate(
     State(s): State<ApiState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Extension(caller): Extension<Caller>,
-    headers: HeaderMap,
     Json(req): Json<ConsoleCertRequest>,
 ) -> Result<Json<Value>, ApiError> {
     use base64::Engine as _;
-    authorize(&s, &headers)?;
     if req.password.len() < 8 {
         return Err(ApiError(
             StatusCode::BAD_REQUEST,

@@ -63,9 +63,7 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::{
-    audit_refused, authorize, internal, unix, uuid_param, ApiError, ApiState, AuditLog, AuditResult,
-};
+use super::{audit_refused, internal, unix, uuid_param, ApiError, ApiState, AuditLog, AuditResult};
 
 /// Largest request body (target lists can name many devices).
 const MAX_BODY: usize = 4 * 1024 * 1024;
@@ -575,10 +573,8 @@ fn change_json(c: &amtd_infra::console::PowerChange) -> Value {
 
 async fn device_power(
     State(s): State<ApiState>,
-    headers: HeaderMap,
     Path(uuid): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    authorize(&s, &headers)?;
     let uuid = uuid_param(&uuid)?;
     let (_, session) = one_session(&s, &uuid).await?;
     let _held = device_gate().enter(&uuid).await;
@@ -608,7 +604,6 @@ async fn fleet_power(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    authorize(&s, &headers)?;
     let req: PowerRequest = json_body(body, "power request")?;
     let options = req.run.fleet()?;
     let action = match req.action.as_str() {
@@ -676,7 +671,6 @@ async fn fleet_boot(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    authorize(&s, &headers)?;
     let req: BootRequest = json_body(body, "boot request")?;
     let options = req.run.fleet()?;
     let next: NextBoot = req.next_boot.parse().map_err(bad)?;
@@ -735,7 +729,6 @@ async fn fleet_inventory(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    authorize(&s, &headers)?;
     let req: InventoryRequest = json_body(body, "inventory request")?;
     let options = req.run.fleet()?;
     let devices = resolve_targets(s.core.store(), &req.targets).await?;
@@ -798,10 +791,8 @@ async fn store_inventory(
 
 async fn device_inventory(
     State(s): State<ApiState>,
-    headers: HeaderMap,
     Path(uuid): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    authorize(&s, &headers)?;
     let uuid = uuid_param(&uuid)?;
     let store = s.core.store();
     if store.get_device(&uuid).await.map_err(internal)?.is_none() {
@@ -847,11 +838,9 @@ struct LogQuery {
 
 async fn device_events(
     State(s): State<ApiState>,
-    headers: HeaderMap,
     Path(uuid): Path<String>,
     Query(q): Query<LogQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    authorize(&s, &headers)?;
     let uuid = uuid_param(&uuid)?;
     let limit = q.limit.unwrap_or(100).clamp(1, MAX_LOG_RECORDS);
     let (_, session) = one_session(&s, &uuid).await?;
@@ -869,11 +858,9 @@ async fn device_events(
 
 async fn device_audit_log(
     State(s): State<ApiState>,
-    headers: HeaderMap,
     Path(uuid): Path<String>,
     Query(q): Query<LogQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    authorize(&s, &headers)?;
     let uuid = uuid_param(&uuid)?;
     let limit = q.limit.unwrap_or(100).clamp(1, MAX_LOG_RECORDS);
     let (_, session) = one_session(&s, &uuid).await?;
@@ -900,10 +887,8 @@ struct TagsRequest {
 
 async fn get_tags(
     State(s): State<ApiState>,
-    headers: HeaderMap,
     Path(uuid): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    authorize(&s, &headers)?;
     let uuid = uuid_param(&uuid)?;
     let store = s.core.store();
     if store.get_device(&uuid).await.map_err(internal)?.is_none() {
@@ -917,11 +902,9 @@ async fn put_tags(
     State(s): State<ApiState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Extension(caller): Extension<Caller>,
-    headers: HeaderMap,
     Path(uuid): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    authorize(&s, &headers)?;
     let uuid = uuid_param(&uuid)?;
     let req: TagsRequest = json_body(body, "tag list")?;
     for t in &req.tags {
@@ -978,11 +961,9 @@ async fn adopt(
     State(s): State<ApiState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Extension(caller): Extension<Caller>,
-    headers: HeaderMap,
     Path(uuid): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, ApiError> {
-    authorize(&s, &headers)?;
     let uuid = uuid_param(&uuid)?;
     let req: AdoptRequest = json_body(body, "adoption request")?;
     let scheme = match req.scheme.as_deref() {

@@ -24,15 +24,15 @@ use amtd_core::maintenance::{FixedClock, Task};
 use amtd_infra::device_tls::admin_password_versions;
 use amtd_infra::store::{AuditResult, MaintenanceFilter, SecretKind};
 use axum::extract::{ConnectInfo, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{IntoResponse, Response};
+use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Extension, Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use super::api::{audit_refused, internal, ApiError};
 use super::auth::Caller;
-use super::discovery::{AuditLog, AuditUnavailable};
+use super::discovery::AuditLog;
 use super::maintenance::SystemClock;
 use super::ServerCore;
 
@@ -42,32 +42,8 @@ struct MState {
     audit: AuditLog,
 }
 
-struct ApiError(StatusCode, String);
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        (self.0, Json(json!({ "error": self.1 }))).into_response()
-    }
-}
-
-fn internal(e: impl std::fmt::Display) -> ApiError {
-    tracing::error!(error = %e, "API request failed");
-    ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
-}
-
-/// The audit log cannot be written: 503, nothing done.
-fn audit_refused(e: AuditUnavailable) -> ApiError {
-    ApiError(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
-}
-
 fn bad(message: impl Into<String>) -> ApiError {
     ApiError(StatusCode::BAD_REQUEST, message.into())
-}
-
-/// Authentication and the role check happen in the auth layer (`auth.rs`) before any handler
-/// runs; the handlers' calls stay until they take the `Caller` extension instead.
-fn authorize(_s: &MState, _headers: &HeaderMap) -> Result<(), ApiError> {
-    Ok(())
 }
 
 fn unix(t: SystemTime) -> u64 {
@@ -147,10 +123,8 @@ async fn run(
     State(s): State<MState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Extension(caller): Extension<Caller>,
-    headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    authorize(&s, &headers)?;
     let req: RunRequest = if body.is_empty() {
         RunRequest::default()
     } else {
@@ -268,10 +242,8 @@ fn op_json(op: &amtd_infra::store::MaintenanceOp) -> Value {
 
 async fn list(
     State(s): State<MState>,
-    headers: HeaderMap,
     Query(q): Query<ListQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    authorize(&s, &headers)?;
     let device = q.device.as_deref().map(uuid_param).transpose()?;
     let ops = s
         .core
@@ -289,10 +261,8 @@ async fn list(
 
 async fn device(
     State(s): State<MState>,
-    headers: HeaderMap,
     Path(uuid): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    authorize(&s, &headers)?;
     let uuid = uuid_param(&uuid)?;
     let store = s.core.store();
     let versions = store
@@ -332,11 +302,9 @@ async fn revoke(
     State(s): State<MState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Extension(caller): Extension<Caller>,
-    headers: HeaderMap,
     Path(serial): Path<String>,
     body: axum::body::Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    authorize(&s, &headers)?;
     let req: RevokeRequest = if body.is_empty() {
         RevokeRequest::default()
     } else {
@@ -388,11 +356,7 @@ async fn revoke(
     ))
 }
 
-async fn console_certificate(
-    State(s): State<MState>,
-    headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
-    authorize(&s, &headers)?;
+async fn console_certificate(State(s): State<MState>) -> Result<Json<Value>, ApiError> {
     let id = s
         .core
         .console_certificate()
