@@ -86,12 +86,13 @@ fn make_ca(dir: &Path) -> String {
 }
 
 /// Starts `amtd serve` in the server namespace with `config` and waits until its API answers.
-fn start_serve(net: &NetnsPair, dir: &Path, config: &str) -> PeerProcess {
+fn start_serve(net: &NetnsPair, dir: &Path, config: &str, env: &[(&str, &str)]) -> PeerProcess {
     std::fs::write(dir.join("amtd.toml"), config).unwrap();
     let mut cmd = cmd_in(net.server_ns(), amtd_bin());
     cmd.current_dir(dir)
         .env("AMTD_TEST_PFX_PASSWORD", PFX_PASSWORD)
         .env("RUST_LOG", "info")
+        .envs(env.iter().copied())
         .args(["serve", "--config", "amtd.toml"]);
     let mut serve = PeerProcess::spawn("amtd serve", cmd, &dir.join("serve.log"));
     wait_until(
@@ -217,6 +218,7 @@ fn devices_lease_from_kea_register_through_ddns_find_the_server_in_bind_and_are_
             kea.control_socket().display(),
             kea.lease_file().display()
         ),
+        &[],
     );
     std::fs::write(
         dir.path().join("fleet.toml"),
@@ -626,27 +628,13 @@ fn the_lease_name_wins_over_a_stale_ptr_the_conflict_is_recorded_and_amtd_regist
         bind.algorithm(),
         kea.lease_file().display(),
     );
-    std::fs::write(dir.path().join("amtd.toml"), &config).unwrap();
-    let mut cmd = cmd_in(net.server_ns(), amtd_bin());
-    cmd.current_dir(dir.path())
-        .env("AMTD_TEST_PFX_PASSWORD", PFX_PASSWORD)
-        .env("AMTD_TEST_TSIG", bind.secret())
-        .env("RUST_LOG", "info")
-        .args(["serve", "--config", "amtd.toml"]);
-    let serve_log = || std::fs::read_to_string(dir.path().join("serve.log")).unwrap_or_default();
-    let mut serve = PeerProcess::spawn("amtd serve", cmd, &dir.path().join("serve.log"));
-    wait_until(
-        "amtd serve's API",
-        Duration::from_secs(60),
-        serve_log,
-        || {
-            serve.assert_running();
-            amtd_in(net.server_ns(), dir.path(), &["devices", "--json"])
-                .status
-                .success()
-                .then_some(())
-        },
+    let _serve = start_serve(
+        &net,
+        dir.path(),
+        &config,
+        &[("AMTD_TEST_TSIG", bind.secret())],
     );
+    let serve_log = || std::fs::read_to_string(dir.path().join("serve.log")).unwrap_or_default();
     let mut sim = start_sim(&net, dir.path(), 1, &[]);
     let logs = || {
         format!(
