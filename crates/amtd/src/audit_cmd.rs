@@ -12,11 +12,15 @@
 //! else `./amtd.toml` when present, else the first of `./amtd-lab` and `./amtd-data` that
 //! holds a database. `verify` exits 0 when the chain is intact and 1 naming the first bad
 //! record; `T` is seconds since the Unix epoch or `YYYY-MM-DDTHH:MM:SSZ`.
+//!
+//! [`CliAudit`] is how offline commands that change state (`amtd ca revoke`, `issue-*`,
+//! `import-provisioning`, `crl --refresh`) write to the same chain, with actor
+//! `cli:<unix user>`.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, UNIX_EPOCH};
 
-use amtd_infra::store::{AuditFilter, AuditRecord, Kek, Store};
+use amtd_infra::store::{AuditEntry, AuditFilter, AuditRecord, AuditResult, Kek, Store};
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 
@@ -116,6 +120,128 @@ fn locate(args: &StoreArgs) -> Result<(String, PathBuf)> {
     )
 }
 
+/// The actor of an offline command: `cli:` and the Unix user (`$USER`, else `uid<N>` of this
+/// process).
+pub(crate) fn cli_actor() -> String {
+    let user = std::env::var("USER")
+        .ok()
+        .map(|u| u.trim().to_owned())
+        .filter(|u| !u.is_empty() && u.len() <= 64 && !u.chars().any(char::is_control));
+    let user = user.unwrap_or_else(|| {
+        use std::os::unix::fs::MetadataExt as _;
+        std::fs::metadata("/proc/self")
+            .map(|m| format!("uid{}", m.uid()))
+            .unwrap_or_else(|_| "unknown".into())
+    });
+    format!("cli:{user}")
+}
+
+/// An offline command's front to the audit chain: `started` before the change (the command
+/// refuses when that cannot be written), the result after.
+pub(crate) struct CliAudit {
+    rt: tokio::runtime::Runtime,
+    store: Store,
+    actor: String,
+    action: &'static str,
+    detail: serde_json::Value,
+}
+
+impl CliAudit {
+    /// The store of the server a CA belongs to: from `config` (the server's amtd.toml) when
+    /// given, else a database (`amtd.sqlite` or `amtd.db`) in the directory holding the CA
+    /// store `ca_dir`, opened with the CA's key-encryption key. `Ok(None)` when there is none
+    /// (a CA used without a server: nothing to audit into).
+    pub(crate) fn locate(
+        config: Option<&Path>,
+        ca_dir: &Path,
+        kek: &Path,
+    ) -> Result<Option<(String, PathBuf)>> {
+        if let Some(path) = config {
+            return locate(&StoreArgs {
+                config: Some(path.to_owned()),
+                data_dir: None,
+            })
+            .map(Some);
+        }
+        let parent = std::path::absolute(ca_dir)?
+            .parent()
+            .map(Path::to_owned)
+            .unwrap_or_default();
+        Ok(in_data_dir(&parent)?.map(|(url, _)| (url, kek.to_owned())))
+    }
+
+    /// Records `action` as `started` (actor [`cli_actor`]); `Err` means nothing was recorded
+    /// and the command must not go on.
+    pub(crate) fn begin(
+        url: &str,
+        kek: &Path,
+        action: &'static str,
+        detail: serde_json::Value,
+    ) -> Result<CliAudit> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let actor = cli_actor();
+        let store = rt.block_on(async {
+            let store = Store::open(url, Kek::from_file(kek)?)
+                .await
+                .context("opening the server's store for the audit log")?;
+            store
+                .append_audit(&AuditEntry {
+                    actor: actor.clone(),
+                    action: action.to_owned(),
+                    device: None,
+                    result: AuditResult::Started,
+                    detail: detail.clone(),
+                    peer: None,
+                })
+                .await
+                .context("writing the audit log")?;
+            anyhow::Ok(store)
+        });
+        let store = store.context(
+            "the audit log cannot be written, so nothing was done; try again when the store is              writable",
+        )?;
+        Ok(CliAudit {
+            rt,
+            store,
+            actor,
+            action,
+            detail,
+        })
+    }
+
+    /// Records the result (`ok` or `failed: <error>`); a failure to write is reported on
+    /// standard error, since the change cannot be undone.
+    pub(crate) fn end<T>(self, result: &Result<T>, extra: Option<serde_json::Value>) {
+        let result = match result {
+            Ok(_) => AuditResult::Ok,
+            Err(e) => AuditResult::Failed(format!("{e:#}")),
+        };
+        let mut detail = self.detail;
+        if let (Some(serde_json::Value::Object(more)), serde_json::Value::Object(d)) =
+            (extra, &mut detail)
+        {
+            d.extend(more);
+        }
+        let entry = AuditEntry {
+            actor: self.actor,
+            action: self.action.to_owned(),
+            device: None,
+            result,
+            detail,
+            peer: None,
+        };
+        let store = self.store;
+        self.rt.block_on(async {
+            if let Err(e) = store.append_audit(&entry).await {
+                eprintln!("amtd: the audit log could not record the result: {e}");
+            }
+            store.close().await;
+        });
+    }
+}
+
 fn in_data_dir(dir: &Path) -> Result<Option<(String, PathBuf)>> {
     for name in ["amtd.sqlite", "amtd.db"] {
         let db = dir.join(name);
@@ -205,7 +331,7 @@ async fn list(args: ListArgs) -> Result<()> {
     Ok(())
 }
 
-fn record_json(r: &AuditRecord) -> serde_json::Value {
+pub(crate) fn record_json(r: &AuditRecord) -> serde_json::Value {
     serde_json::json!({
         "seq": r.seq,
         "at_ms": r.at_ms,

@@ -161,6 +161,37 @@ pub struct ServerConfig {
     pub api_bind: SocketAddr,
     /// The hello listener (address, port, timeouts, caps, rate limit).
     pub hello: HelloListenerConfig,
+    /// `[server.auth]`: API sessions.
+    pub auth: ServerAuthConfig,
+}
+
+/// A duration as the config writes it (`"10s"`, `"500ms"`, `"2m"`, `"8h"`), for command-line
+/// flags that take one; at least 1 s and at most 30 days.
+#[allow(dead_code)] // used by `amtd lab`; tests/config_examples.rs includes this file alone
+pub fn parse_duration(s: &str) -> Result<std::time::Duration, String> {
+    let d = validate::duration(s)?;
+    if d < std::time::Duration::from_secs(1) || d > std::time::Duration::from_secs(30 * 86_400) {
+        return Err(format!("{s:?} is out of range (1s-720h)"));
+    }
+    Ok(d)
+}
+
+/// `[server.auth]`: how long API sessions (`POST /api/v1/login`) last.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerAuthConfig {
+    /// From login to expiry (`session_lifetime`, default 8 h; 1 s to 30 days).
+    pub session_lifetime: std::time::Duration,
+    /// A session idle this long ends early (`idle_timeout`; off by default).
+    pub idle_timeout: Option<std::time::Duration>,
+}
+
+impl Default for ServerAuthConfig {
+    fn default() -> Self {
+        ServerAuthConfig {
+            session_lifetime: std::time::Duration::from_secs(8 * 3600),
+            idle_timeout: None,
+        }
+    }
 }
 
 /// `[store]`: where provisioning state lives.

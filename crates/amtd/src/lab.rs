@@ -83,10 +83,18 @@ pub struct LabArgs {
     /// one is taken).
     #[arg(long, default_value = "127.0.0.1:9953")]
     dns_bind: SocketAddr,
+    /// How long an API session (login) lasts, e.g. 8h, 30m, 90s.
+    #[arg(long, default_value = "8h", value_parser = crate::config::parse_duration)]
+    session_lifetime: Duration,
+    /// Log lines on standard error: text or json (level: RUST_LOG, default warn, so the fleet
+    /// summary on standard output stays readable).
+    #[arg(long, value_enum, default_value_t = crate::logging::LogFormat::Text)]
+    log_format: crate::logging::LogFormat,
 }
 
 /// Runs the lab.
 pub fn run(args: LabArgs) -> Result<()> {
+    crate::logging::init("warn", args.log_format);
     if !args.first_ip.is_loopback()
         || !args.hello_bind.ip().is_loopback()
         || !args.api_bind.ip().is_loopback()
@@ -221,7 +229,13 @@ async fn lab(args: LabArgs) -> Result<()> {
     let api = api_listener(args.api_bind).await?;
     let api_addr = api.local_addr()?;
     let token = discovery::load_or_create_token(&args.data_dir)?;
-    let auth = crate::server::auth::start(core.store(), &args.data_dir, &token).await?;
+    let auth_options = crate::server::auth::AuthOptions {
+        session_ttl: args.session_lifetime,
+        secure_cookie: api_tls.is_some(),
+        ..Default::default()
+    };
+    let auth =
+        crate::server::auth::start(core.store(), &args.data_dir, &token, auth_options).await?;
     let router = api::router(core.clone(), auth, AuditLog::new(core.store().clone()));
     let api_task = tokio::spawn(api::serve(api, router));
     discovery::write_discovery(&args.data_dir, api_addr)?;

@@ -12,6 +12,7 @@ mod config;
 mod console_cmd;
 mod defense_cmd;
 mod lab;
+mod logging;
 mod maintenance_cmd;
 mod pki_cmd;
 mod redir_cmd;

@@ -2,6 +2,14 @@
 //! profiles, import provisioning certificates, revoke, publish CRLs, export trust files.
 //!
 //! Passwords for PKCS#12 files come from an environment variable, never from arguments.
+//!
+//! Commands that change the CA (`init`, `issue-*`, `import-provisioning`, `revoke`,
+//! `crl --refresh`) are written to the server's audit chain with actor `cli:<unix user>`:
+//! `started` before (the command refuses, changing nothing, when that cannot be written) and
+//! the result after. The chain is the store named by `--config` (the server's amtd.toml), else
+//! the database next to the CA store (`amtd.sqlite` of `amtd serve`, `amtd.db` of `amtd lab`,
+//! in the directory holding `--store`). A CA with no server store yet (before the first
+//! `amtd serve`) has no chain to write to: the command runs and says so on standard error.
 
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -25,6 +33,10 @@ pub struct CaArgs {
     /// Key-encryption key file (32 bytes or 64 hex digits, mode 0600).
     #[arg(long, default_value = "amtd-ca.kek", global = true)]
     kek: PathBuf,
+    /// The server's config file: its store's audit log records this command's changes
+    /// (default: the database next to the CA store).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: CaCommand,
 }
@@ -223,8 +235,58 @@ fn report_provisioning(p: &ProvisioningCert) {
     println!("  expires in {days} days");
 }
 
-/// Run one `amtd ca` command.
+/// The audit action and detail of a command that changes the CA (`None`: it changes nothing).
+fn audited(command: &CaCommand) -> Option<(&'static str, serde_json::Value)> {
+    use serde_json::json;
+    Some(match command {
+        CaCommand::Init { organization, .. } => {
+            ("ca-init", json!({ "organization": organization }))
+        }
+        CaCommand::IssueDevice { fqdn, uuid, .. } => (
+            "issue-device-certificate",
+            json!({ "fqdn": fqdn, "uuid": uuid }),
+        ),
+        CaCommand::IssueConsole { name, .. } => {
+            ("issue-console-certificate", json!({ "name": name }))
+        }
+        CaCommand::IssueProvisioning { fqdn, .. } => {
+            ("issue-provisioning-certificate", json!({ "fqdn": fqdn }))
+        }
+        CaCommand::ImportProvisioning {
+            check_only: false, ..
+        } => ("import-provisioning-certificate", json!({})),
+        CaCommand::Revoke { serial, reason } => (
+            "revoke-certificate",
+            json!({ "serial": serial.to_ascii_lowercase(), "reason": reason }),
+        ),
+        CaCommand::Crl { refresh: true, .. } => ("publish-crls", json!({})),
+        _ => return None,
+    })
+}
+
+/// Run one `amtd ca` command (audited when it changes the CA; see the module docs).
 pub fn run(args: CaArgs) -> Result<()> {
+    let Some((action, detail)) = audited(&args.command) else {
+        return run_command(&args);
+    };
+    match crate::audit_cmd::CliAudit::locate(args.config.as_deref(), &args.store, &args.kek)? {
+        Some((url, kek)) => {
+            let audit = crate::audit_cmd::CliAudit::begin(&url, &kek, action, detail)?;
+            let result = run_command(&args);
+            audit.end(&result, None);
+            result
+        }
+        None => {
+            eprintln!(
+                "amtd ca: no server store next to {} (give --config for the server's): this                  change is not recorded in an audit log",
+                args.store.display()
+            );
+            run_command(&args)
+        }
+    }
+}
+
+fn run_command(args: &CaArgs) -> Result<()> {
     match &args.command {
         CaCommand::Init {
             organization,
@@ -259,7 +321,7 @@ pub fn run(args: CaArgs) -> Result<()> {
             out,
             key_out,
         } => {
-            let mut store = open(&args)?;
+            let mut store = open(args)?;
             let cert = match csr {
                 Some(path) => {
                     let csr = VerifiedCsr::from_pem_or_base64(&read_text(path)?)?;
@@ -284,7 +346,7 @@ pub fn run(args: CaArgs) -> Result<()> {
             password_env,
         } => {
             let pw = password(password_env)?;
-            let mut store = open(&args)?;
+            let mut store = open(args)?;
             let (cert, key) = store.issue_console(name)?;
             write_bundle(&store, &cert, &key, out, &pw)?;
             println!("issued {} serial {}", cert.subject(), cert.serial());
@@ -302,7 +364,7 @@ pub fn run(args: CaArgs) -> Result<()> {
                 (true, _) => SetupMarker::Ou,
                 _ => SetupMarker::Oid,
             };
-            let mut store = open(&args)?;
+            let mut store = open(args)?;
             let (cert, key) = store.issue_provisioning(fqdn, marker)?;
             let pfx = store.pfx_with_chain(&cert, &key, fqdn, &pw)?;
             write_file(out, &pfx, 0o600)?;
@@ -352,7 +414,7 @@ pub fn run(args: CaArgs) -> Result<()> {
                 }
             }
             if !check_only {
-                let store = open(&args)?;
+                let store = open(args)?;
                 let id = store.import_provisioning(&cert)?;
                 println!("stored as {id}");
             }
@@ -360,7 +422,7 @@ pub fn run(args: CaArgs) -> Result<()> {
         CaCommand::Revoke { serial, reason } => {
             let serial = Serial::from_hex(serial)?;
             let reason: RevocationReason = reason.parse()?;
-            let mut store = open(&args)?;
+            let mut store = open(args)?;
             store.revoke(&serial, reason)?;
             println!("revoked {serial} ({reason}); CRLs published");
         }
@@ -371,7 +433,7 @@ pub fn run(args: CaArgs) -> Result<()> {
             refresh,
         } => {
             let role: CaRole = ca.parse()?;
-            let mut store = open(&args)?;
+            let mut store = open(args)?;
             if *refresh {
                 store.publish_crls()?;
             }
@@ -389,7 +451,7 @@ pub fn run(args: CaArgs) -> Result<()> {
             );
         }
         CaCommand::TrustPem { out } => {
-            let store = open(&args)?;
+            let store = open(args)?;
             write_file(out, store.trust_pem()?.as_bytes(), 0o644)?;
             println!("wrote issuing CA then root to {}", out.display());
         }
@@ -400,13 +462,13 @@ pub fn run(args: CaArgs) -> Result<()> {
             password_env,
         } => {
             let pw = password(password_env)?;
-            let store = open(&args)?;
+            let store = open(args)?;
             let cert = Cert::from_pem(&read_text(cert)?)?;
             let key = RsaKey::from_pem(&read_text(key)?)?;
             write_bundle(&store, &cert, &key, out, &pw)?;
         }
         CaCommand::Ledger { device } => {
-            let store = open(&args)?;
+            let store = open(args)?;
             for e in &store.ledger().entries {
                 if let Some(d) = device {
                     if !e

@@ -39,10 +39,14 @@ pub struct ServeArgs {
     /// Devices provisioned at the same time.
     #[arg(long, default_value_t = 16)]
     concurrency: usize,
+    /// Log lines on standard error: text or json (level: RUST_LOG, default info).
+    #[arg(long, value_enum, default_value_t = crate::logging::LogFormat::Text)]
+    log_format: crate::logging::LogFormat,
 }
 
 /// Runs the server until Ctrl-C or SIGTERM.
 pub fn run(args: ServeArgs) -> Result<()> {
+    crate::logging::init("info", args.log_format);
     let config = Config::load(&args.config)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -130,7 +134,12 @@ async fn serve(config: Config, concurrency: usize) -> Result<()> {
         .with_context(|| format!("binding the API on {api_bind}"))?;
     let api_addr = api_listener.local_addr()?;
     let token = discovery::load_or_create_token(&data_dir)?;
-    let auth = crate::server::auth::start(core.store(), &data_dir, &token).await?;
+    let auth_options = crate::server::auth::AuthOptions {
+        session_ttl: config.server.auth.session_lifetime,
+        idle_timeout: config.server.auth.idle_timeout,
+        secure_cookie: api_tls.is_some(),
+    };
+    let auth = crate::server::auth::start(core.store(), &data_dir, &token, auth_options).await?;
     let router = api::router(core.clone(), auth, AuditLog::new(core.store().clone()));
     let api_task = tokio::spawn(api::serve(api_listener, router));
     discovery::write_discovery(&data_dir, api_addr)?;

@@ -1,13 +1,19 @@
 //! The audit log through `amtd serve` (issue 8): a scripted session against an emulated device
-//! leaves exactly the expected records (who, what, which device, result) and a chain that
-//! verifies; an unwritable audit log refuses privileged actions (503, device untouched);
-//! `amtd audit verify` names the record that was edited, deleted or moved.
+//! — device actions, profiles, user and token management, logins and logouts — leaves exactly
+//! the expected records (who, what, which device, result) and a chain that verifies; an
+//! unwritable audit log refuses privileged actions (503, device untouched, no user created, no
+//! session granted) but a wrong password still gets 401; the server's log shows the failed
+//! login without its password; `amtd audit verify` names the record that was edited, deleted or
+//! moved, a user-management record among them.
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod support;
 
+use std::io::{Read, Write};
+use std::net::TcpStream;
 use std::path::Path;
 use std::process::Command;
+use std::time::Duration;
 
 use serde_json::{json, Value};
 use support::{amtd, text, Serve, FIRST_UUID};
@@ -54,6 +60,57 @@ fn sql(dir: &Path, statement: &str) -> String {
         .expect("the sqlite3 CLI (Debian package sqlite3) edits the database in this test");
     assert!(out.status.success(), "{statement}: {}", text(&out));
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// A raw HTTP/1.1 request with extra headers: (status, head, JSON body or Null).
+fn http(
+    api: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String, Value) {
+    let host = api.strip_prefix("http://").unwrap();
+    let mut s = TcpStream::connect(host).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\n{extra}Content-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no HTTP answer to {method} {path}"));
+    let head = String::from_utf8_lossy(&raw[..end]).to_string();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    let body = serde_json::from_slice(&raw[end + 4..]).unwrap_or(Value::Null);
+    (status, head, body)
+}
+
+/// `POST /api/v1/login`: (status, session cookie, CSRF token).
+fn login(api: &str, user: &str, password: &str) -> (u16, String, String) {
+    let body = json!({ "user": user, "password": password }).to_string();
+    let (status, head, v) = http(api, "POST", "/api/v1/login", &[], &body);
+    let cookie = head
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))
+        .and_then(|l| l.split_once(':'))
+        .map(|(_, v)| v.trim().split(';').next().unwrap().to_owned())
+        .unwrap_or_default();
+    (
+        status,
+        cookie,
+        v["csrf_token"].as_str().unwrap_or("").to_owned(),
+    )
 }
 
 fn rows(list: &[(&str, &str, &str, &str)]) -> Vec<(String, String, String, String)> {
@@ -116,7 +173,61 @@ fn scripted_session_is_audited_exactly_and_an_unwritable_log_refuses_actions() {
     let (status, _) = serve.call("GET", &format!("/api/v1/devices/{u}/power"), "");
     assert_eq!(status, 200);
 
+    // User and token management, logins and logouts.
+    let api = serve.api.clone();
+    let (status, v) = serve.call(
+        "POST",
+        "/api/v1/users",
+        &json!({ "name": "auditor", "role": "viewer", "password": USER_PASSWORD }).to_string(),
+    );
+    assert_eq!(status, 201, "{v}");
+    let (status, v) = serve.call(
+        "PUT",
+        "/api/v1/users/auditor/role",
+        &json!({ "role": "operator" }).to_string(),
+    );
+    assert_eq!((status, v["role"].as_str()), (200, Some("operator")), "{v}");
+    let (status, v) = serve.call(
+        "PUT",
+        "/api/v1/users/auditor/password",
+        &json!({ "password": NEW_PASSWORD }).to_string(),
+    );
+    assert_eq!(status, 200, "{v}");
+    let (status, v) = serve.call("POST", "/api/v1/users/auditor/disable", "");
+    assert_eq!(status, 200, "{v}");
+    let (status, v) = serve.call("POST", "/api/v1/users/auditor/enable", "");
+    assert_eq!(status, 200, "{v}");
+    let (status, v) = serve.call(
+        "POST",
+        "/api/v1/tokens",
+        &json!({ "name": "ci", "user": "auditor" }).to_string(),
+    );
+    assert_eq!(status, 201, "{v}");
+    let token_id = v["id"].as_str().unwrap().to_owned();
+    let token_value = v["token"].as_str().unwrap().to_owned();
+    let (status, v) = serve.call("DELETE", &format!("/api/v1/tokens/{token_id}"), "");
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(login(&api, "auditor", WRONG_PASSWORD).0, 401);
+    let (status, cookie, csrf) = login(&api, "auditor", NEW_PASSWORD);
+    assert_eq!(status, 200);
+    let (status, _, v) = http(
+        &api,
+        "POST",
+        "/api/v1/logout",
+        &[("Cookie", &cookie), ("X-CSRF-Token", &csrf)],
+        "",
+    );
+    assert_eq!((status, &v["logged_out"]), (200, &json!(true)), "{v}");
+    let (status, v) = serve.call("DELETE", "/api/v1/users/auditor", "");
+    assert_eq!(status, 200, "{v}");
+    let (status, v) = serve.call("DELETE", "/api/v1/users/nobody", "");
+    assert_eq!(status, 404, "{v}");
+
     let expected = rows(&[
+        ("amtd", "user-create", "-", "started"),
+        ("amtd", "user-create", "-", "ok"),
+        ("amtd", "token-create", "-", "started"),
+        ("amtd", "token-create", "-", "ok"),
         ("amtd", "provision", u, "ok"),
         ("admin", "reveal-password", u, "started"),
         ("admin", "reveal-password", u, "ok"),
@@ -132,21 +243,76 @@ fn scripted_session_is_audited_exactly_and_an_unwritable_log_refuses_actions() {
         ("admin", "revoke-certificate", "-", "failed"),
         ("admin", "maintenance-run", "-", "started"),
         ("admin", "maintenance-run", "-", "ok"),
+        ("admin", "user-create", "-", "started"),
+        ("admin", "user-create", "-", "ok"),
+        ("admin", "user-role", "-", "started"),
+        ("admin", "user-role", "-", "ok"),
+        ("admin", "user-password", "-", "started"),
+        ("admin", "user-password", "-", "ok"),
+        ("admin", "user-disable", "-", "started"),
+        ("admin", "user-disable", "-", "ok"),
+        ("admin", "user-enable", "-", "started"),
+        ("admin", "user-enable", "-", "ok"),
+        ("admin", "token-create", "-", "started"),
+        ("admin", "token-create", "-", "ok"),
+        ("admin", "token-revoke", "-", "started"),
+        ("admin", "token-revoke", "-", "ok"),
+        ("auditor", "login", "-", "failed"),
+        ("auditor", "login", "-", "ok"),
+        ("auditor", "logout", "-", "ended"),
+        ("admin", "user-delete", "-", "started"),
+        ("admin", "user-delete", "-", "ok"),
+        ("admin", "user-delete", "-", "started"),
+        ("admin", "user-delete", "-", "failed"),
     ]);
     let (got, raw) = audit_list(d);
     assert_eq!(got, expected, "{raw:#}");
     let raw_text = raw.to_string();
-    assert!(
-        !raw_text.contains(&password),
-        "no password in the audit log"
-    );
+    for secret in [
+        password.as_str(),
+        USER_PASSWORD,
+        NEW_PASSWORD,
+        WRONG_PASSWORD,
+        &token_value,
+        &serve.token,
+    ] {
+        assert!(
+            !raw_text.contains(secret),
+            "no secret in the audit log: {secret}"
+        );
+    }
     let records = raw.as_array().unwrap();
-    assert!(records[1]["peer"].as_str().unwrap().starts_with("127."));
-    assert_eq!(records[3]["detail"]["profile"], "audited");
-    assert_eq!(records[0]["detail"]["profile"], "default");
+    // The last record of an action with a result.
+    let at = |action: &str, result: &str| {
+        records
+            .iter()
+            .rev()
+            .find(|r| r["action"] == action && r["result"].as_str().unwrap().starts_with(result))
+            .unwrap_or_else(|| panic!("{action} {result}: {raw:#}"))
+    };
+    assert!(at("reveal-password", "started")["peer"]
+        .as_str()
+        .unwrap()
+        .starts_with("127."));
+    assert_eq!(at("profile-put", "started")["detail"]["profile"], "audited");
+    assert_eq!(at("provision", "ok")["detail"]["profile"], "default");
+    assert_eq!(at("user-role", "started")["detail"]["role"], "operator");
+    assert_eq!(at("token-create", "ok")["detail"]["name"], "ci");
+    assert_eq!(records[3]["detail"]["name"], "bootstrap");
+    let failed = at("login", "failed");
+    assert_eq!(failed["result"], "failed: wrong password", "{failed}");
+    assert!(
+        failed["peer"].as_str().unwrap().starts_with("127."),
+        "{failed}"
+    );
+    let deleted = records.last().unwrap();
+    assert_eq!(deleted["result"], "failed: no user \"nobody\"", "{deleted}");
     let (code, out) = verify(d);
     assert_eq!(code, Some(0), "{out}");
-    assert!(out.contains("intact: 15 records"), "{out}");
+    assert!(
+        out.contains(&format!("intact: {} records", expected.len())),
+        "{out}"
+    );
     // --device keeps that device's records only.
     let out = amtd(
         d,
@@ -199,9 +365,62 @@ fn scripted_session_is_audited_exactly_and_an_unwritable_log_refuses_actions() {
     assert_eq!(status, 503, "{v}");
     let (status, _) = serve.call("GET", "/api/v1/profiles/refused", "");
     assert_eq!(status, 404, "the refused profile was not stored");
+    // No user is created, no session granted; a wrong password is still answered 401.
+    let (status, v) = serve.call(
+        "POST",
+        "/api/v1/users",
+        &json!({ "name": "refused", "role": "viewer", "password": USER_PASSWORD }).to_string(),
+    );
+    assert_eq!(status, 503, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("audit log"), "{v}");
+    let (status, v) = serve.call("GET", "/api/v1/users", "");
+    assert_eq!(status, 200, "{v}");
+    assert!(
+        v.as_array().unwrap().iter().all(|u| u["name"] != "refused"),
+        "the refused user does not exist: {v}"
+    );
+    let (status, v) = serve.call(
+        "POST",
+        "/api/v1/tokens",
+        &json!({ "name": "x" }).to_string(),
+    );
+    assert_eq!(status, 503, "{v}");
+    assert_eq!(login(&api, "admin", WRONG_PASSWORD).0, 401);
+    let admin_pw = std::fs::read_to_string(d.join("amtd-data/initial-admin-password")).unwrap();
+    let (status, cookie, _) = login(&api, "admin", admin_pw.trim());
+    assert_eq!(status, 503, "no session without its audit record");
+    assert!(cookie.is_empty(), "{cookie}");
     let (got, raw) = audit_list(d);
     assert_eq!(got, expected, "nothing was recorded: {raw:#}");
+
+    // The server's log (stderr) shows logins and refusals, never a password.
+    let log = serve.log();
+    assert!(
+        log.lines().any(|l| l.contains("login failed")
+            && l.contains("auditor")
+            && l.contains("wrong password")),
+        "{log}"
+    );
+    assert!(log.contains("logged in"), "{log}");
+    assert!(log.contains("the audit log cannot be written"), "{log}");
+    for secret in [
+        password.as_str(),
+        USER_PASSWORD,
+        NEW_PASSWORD,
+        WRONG_PASSWORD,
+        admin_pw.trim(),
+        &token_value,
+    ] {
+        assert!(
+            !log.contains(secret),
+            "no secret in the server's log: {secret}\n{log}"
+        );
+    }
 }
+
+const USER_PASSWORD: &str = "auditor's first password";
+const NEW_PASSWORD: &str = "auditor's second password";
+const WRONG_PASSWORD: &str = "not the password at all";
 
 #[test]
 fn verify_names_the_record_that_was_edited_deleted_or_moved() {
@@ -215,10 +434,49 @@ fn verify_names_the_record_that_was_edited_deleted_or_moved() {
         let (status, v) = serve.call("DELETE", &path, "");
         assert_eq!(status, 200, "{v}");
     }
+    let (status, v) = serve.call(
+        "POST",
+        "/api/v1/users",
+        &json!({ "name": "ops", "role": "operator", "password": USER_PASSWORD }).to_string(),
+    );
+    assert_eq!(status, 201, "{v}");
     drop(serve);
     let (code, out) = verify(d);
     assert_eq!(code, Some(0), "{out}");
-    assert!(out.contains("intact: 8 records"), "{out}");
+    // 4 of the bootstrap, 8 of the profiles, 2 of the user.
+    assert!(out.contains("intact: 14 records"), "{out}");
+
+    // Edit a user-management record: the user's role, as if it had been created a viewer.
+    let seq = sql(
+        d,
+        "SELECT seq FROM audit_log WHERE action = 'user-create' AND actor = 'admin' \
+         AND result = 'ok'",
+    );
+    let original = sql(
+        d,
+        &format!("SELECT detail FROM audit_log WHERE seq = {seq}"),
+    );
+    sql(
+        d,
+        &format!(
+            "UPDATE audit_log SET detail = '{}' WHERE seq = {seq}",
+            original.replace("operator", "viewer")
+        ),
+    );
+    let (code, out) = verify(d);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(
+        out.contains(&format!("BROKEN at seq {seq}")) && out.contains("altered"),
+        "{out}"
+    );
+    sql(
+        d,
+        &format!(
+            "UPDATE audit_log SET detail = '{}' WHERE seq = {seq}",
+            original.replace('\'', "''")
+        ),
+    );
+    assert_eq!(verify(d).0, Some(0));
 
     // Edit one record's detail.
     let original = sql(d, "SELECT detail FROM audit_log WHERE seq = 3");

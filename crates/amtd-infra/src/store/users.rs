@@ -228,6 +228,21 @@ impl Store {
         Ok(done.rows_affected() > 0)
     }
 
+    /// Changes a user's role (its tokens and sessions act with the new role from their next
+    /// request on). Returns whether the user exists.
+    pub async fn set_user_role(&self, name: &str, role: &str) -> Result<bool> {
+        check_text("role", role)?;
+        let done =
+            sqlx::query::<Any>("UPDATE users SET role = $1, updated_at = $2 WHERE name = $3")
+                .bind(role)
+                .bind(to_ms(SystemTime::now()))
+                .bind(name)
+                .execute(&self.pool)
+                .await
+                .map_err(self.err("set_user_role"))?;
+        Ok(done.rows_affected() > 0)
+    }
+
     /// Disables (ending its sessions) or enables a user. Returns whether the user exists.
     pub async fn set_user_disabled(&self, name: &str, disabled: bool) -> Result<bool> {
         let mut tx = self

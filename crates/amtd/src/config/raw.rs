@@ -37,6 +37,14 @@ pub(super) struct RawServer {
     pub(super) hello_rate_burst: Option<i64>,
     pub(super) hello_rate_max_sources: Option<i64>,
     pub(super) hello_trailing_bytes: Option<String>,
+    pub(super) auth: RawServerAuth,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawServerAuth {
+    pub(super) session_lifetime: Option<String>,
+    pub(super) idle_timeout: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -182,7 +182,7 @@ fn socket_addr(s: &str, default_port: Option<u16>) -> Result<SocketAddr, String>
 }
 
 /// `"10s"`, `"500ms"`, `"2m"`, `"1h"`.
-fn duration(s: &str) -> Result<Duration, String> {
+pub(super) fn duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
@@ -224,6 +224,35 @@ fn dns_name(s: &str) -> Result<String, String> {
 fn env_name(p: &mut Problems, path: &str, v: Option<&String>) -> Option<EnvVarName> {
     let v = v?;
     p.check(path, EnvVarName::parse(v))
+}
+
+/// `[server.auth]`: durations from 1 s to 30 days.
+fn validate_server_auth(
+    raw: &super::raw::RawServerAuth,
+    p: &mut Problems,
+) -> Option<ServerAuthConfig> {
+    let defaults = ServerAuthConfig::default();
+    let in_range = |s: &str| {
+        duration(s).and_then(|d| {
+            if d < Duration::from_secs(1) || d > Duration::from_secs(30 * 86_400) {
+                Err(format!("{s:?} is out of range (1s-720h)"))
+            } else {
+                Ok(d)
+            }
+        })
+    };
+    let lifetime = match &raw.session_lifetime {
+        Some(s) => p.check("server.auth.session_lifetime", in_range(s)),
+        None => Some(defaults.session_lifetime),
+    };
+    let idle = match &raw.idle_timeout {
+        Some(s) => p.check("server.auth.idle_timeout", in_range(s)).map(Some),
+        None => Some(None),
+    };
+    Some(ServerAuthConfig {
+        session_lifetime: lifetime?,
+        idle_timeout: idle?,
+    })
 }
 
 fn validate_server(raw: &RawServer, base: &Path, p: &mut Problems) -> Option<ServerConfig> {
@@ -300,12 +329,14 @@ fn validate_server(raw: &RawServer, base: &Path, p: &mut Problems) -> Option<Ser
             None
         }
     };
+    let auth = validate_server_auth(&raw.auth, p);
     if p.0.len() > before {
         return None;
     }
     Some(ServerConfig {
         data_dir: data_dir?,
         api_bind: api_bind?,
+        auth: auth?,
         hello: HelloListenerConfig {
             bind: SocketAddr::new(hello_ip?, hello_port?),
             read_timeout: read_timeout?,

@@ -33,7 +33,7 @@ use serde_json::{json, Value};
 use super::api::{audit_refused, internal, ApiError};
 use super::auth::Caller;
 use super::discovery::AuditLog;
-use super::maintenance::SystemClock;
+use super::maintenance::{Requester, SystemClock};
 use super::ServerCore;
 
 #[derive(Clone)]
@@ -176,13 +176,18 @@ async fn run(
         )
         .await
         .map_err(audit_refused)?;
+    let by = Requester::Caller(caller.name.clone());
     let report = match as_of {
         Some(t) => {
             s.core
-                .run_maintenance(&FixedClock(t), &tasks, devices)
+                .run_maintenance(&FixedClock(t), &tasks, devices, &by)
                 .await
         }
-        None => s.core.run_maintenance(&SystemClock, &tasks, devices).await,
+        None => {
+            s.core
+                .run_maintenance(&SystemClock, &tasks, devices, &by)
+                .await
+        }
     };
     let result = match &report {
         Ok(_) => AuditResult::Ok,

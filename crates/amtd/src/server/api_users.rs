@@ -3,17 +3,27 @@
 //!
 //! - `GET /api/v1/users`, `POST /api/v1/users` `{"name", "role", "password"}`,
 //!   `DELETE /api/v1/users/{name}`, `PUT /api/v1/users/{name}/password` `{"password"}`,
-//!   `POST /api/v1/users/{name}/disable|enable`. Passwords: at least 12 characters, argon2id.
-//!   An administrator cannot delete or disable itself (no lock-out by accident).
+//!   `PUT /api/v1/users/{name}/role` `{"role"}`, `POST /api/v1/users/{name}/disable|enable`.
+//!   Passwords: at least 12 characters, argon2id. An administrator cannot delete, disable or
+//!   demote itself (no lock-out by accident).
 //! - `GET /api/v1/tokens?user=`, `POST /api/v1/tokens` `{"name", "user"?}` (the token is in
 //!   this answer only; the server keeps its SHA-256), `DELETE /api/v1/tokens/{id}` (revoke).
+//!
+//! Every change is audited like the API's other privileged actions: `user-create`,
+//! `user-delete`, `user-password`, `user-role`, `user-disable`, `user-enable`, `token-create`,
+//! `token-revoke`, recorded as `started` (actor: the caller; detail: the user, role, token name
+//! or id — never a password or a token) before it is made, refused with 503 when the audit log
+//! cannot be written, then recorded with its result (`ok` or `failed: <the answer's message>`).
+//! Requests refused before anything is attempted (malformed body, short password, acting on
+//! yourself) are not recorded.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use amt_wsman::secret::SecretString;
-use amtd_infra::store::{ApiToken, User};
-use axum::extract::{Path, Query, State};
+use amtd_infra::store::{ApiToken, AuditResult, User};
+use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
@@ -51,6 +61,7 @@ pub fn routes(auth: Arc<Auth>) -> Router {
         .route("/api/v1/users", get(list_users).post(create_user))
         .route("/api/v1/users/{name}", delete(delete_user))
         .route("/api/v1/users/{name}/password", put(set_password))
+        .route("/api/v1/users/{name}/role", put(set_role))
         .route("/api/v1/users/{name}/disable", post(disable_user))
         .route("/api/v1/users/{name}/enable", post(enable_user))
         .route("/api/v1/tokens", get(list_tokens).post(create_token))
@@ -116,57 +127,142 @@ struct NewUser {
     password: String,
 }
 
+/// One audited user or token change: recorded as `started` before it is made (refused with
+/// 503 when the audit log cannot be written), then with its result.
+struct Audited<'a> {
+    auth: &'a Auth,
+    caller: &'a Caller,
+    action: &'static str,
+    detail: Value,
+    peer: SocketAddr,
+}
+
+impl<'a> Audited<'a> {
+    async fn begin(
+        auth: &'a Auth,
+        caller: &'a Caller,
+        action: &'static str,
+        detail: Value,
+        peer: SocketAddr,
+    ) -> Result<Audited<'a>, Refusal> {
+        auth.audit
+            .record(
+                &caller.name,
+                action,
+                None,
+                AuditResult::Started,
+                detail.clone(),
+                Some(peer),
+            )
+            .await
+            .map_err(|e| {
+                tracing::warn!(action, by = %caller.name, peer = %peer,
+                    "refused: the audit log cannot be written");
+                error(StatusCode::SERVICE_UNAVAILABLE, e.to_string())
+            })?;
+        Ok(Audited {
+            auth,
+            caller,
+            action,
+            detail,
+            peer,
+        })
+    }
+
+    /// Records how it ended: `Ok` as `ok`, a refusal as `failed: <its message>`.
+    async fn end(self, answer: Answer) -> Answer {
+        self.end_with(answer, None).await
+    }
+
+    /// [`Audited::end`], with more detail on success (never secrets).
+    async fn end_with(mut self, answer: Answer, extra: Option<(&str, Value)>) -> Answer {
+        let result = match &answer {
+            Ok(_) => AuditResult::Ok,
+            Err(Refusal(_, message)) => AuditResult::Failed(message.clone()),
+        };
+        if let (Some((k, v)), Ok(_)) = (extra, &answer) {
+            self.detail[k] = v;
+        }
+        self.auth
+            .audit
+            .outcome(
+                &self.caller.name,
+                self.action,
+                None,
+                result,
+                self.detail,
+                Some(self.peer),
+            )
+            .await;
+        answer
+    }
+}
+
 async fn create_user(
     State(a): State<Arc<Auth>>,
     Extension(caller): Extension<Caller>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     body: Result<Json<NewUser>, axum::extract::rejection::JsonRejection>,
 ) -> Answer {
     let body = json_body(body)?;
     let password = SecretString::from(body.password);
     check_name(&body.name)?;
-    let role = Role::parse(&body.role).ok_or_else(|| {
+    let role = parse_role(&body.role)?;
+    auth::check_password(&password).map_err(|e| error(StatusCode::BAD_REQUEST, e))?;
+    let detail = json!({ "user": body.name, "role": role.as_str() });
+    let audited = Audited::begin(&a, &caller, "user-create", detail, peer).await?;
+    let answer = async {
+        let phc = auth::hash_password_async(password)
+            .await
+            .map_err(internal)?;
+        match a
+            .store
+            .create_user(&body.name, &phc, role.as_str())
+            .await
+            .map_err(internal)?
+        {
+            Some(u) => {
+                tracing::info!(user = %u.name, role = %role, by = %caller.name, "user created");
+                Ok((StatusCode::CREATED, Json(user_json(&u))).into_response())
+            }
+            None => Err(error(
+                StatusCode::CONFLICT,
+                format!("a user {:?} exists", body.name),
+            )),
+        }
+    }
+    .await;
+    audited.end(answer).await
+}
+
+fn parse_role(role: &str) -> Result<Role, Refusal> {
+    Role::parse(role).ok_or_else(|| {
         error(
             StatusCode::BAD_REQUEST,
-            format!(
-                "{:?}: the roles are viewer, operator, administrator",
-                body.role
-            ),
+            format!("{role:?}: the roles are viewer, operator, administrator"),
         )
-    })?;
-    auth::check_password(&password).map_err(|e| error(StatusCode::BAD_REQUEST, e))?;
-    let phc = auth::hash_password_async(password)
-        .await
-        .map_err(internal)?;
-    match a
-        .store
-        .create_user(&body.name, &phc, role.as_str())
-        .await
-        .map_err(internal)?
-    {
-        Some(u) => {
-            tracing::info!(user = %u.name, role = %role, by = %caller.name, "user created");
-            Ok((StatusCode::CREATED, Json(user_json(&u))).into_response())
-        }
-        None => Err(error(
-            StatusCode::CONFLICT,
-            format!("a user {:?} exists", body.name),
-        )),
-    }
+    })
 }
 
 async fn delete_user(
     State(a): State<Arc<Auth>>,
     Extension(caller): Extension<Caller>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(name): Path<String>,
 ) -> Answer {
     if name == caller.name {
         return Err(error(StatusCode::CONFLICT, "you cannot delete yourself"));
     }
-    if !a.store.delete_user(&name).await.map_err(internal)? {
-        return Err(error(StatusCode::NOT_FOUND, format!("no user {name:?}")));
+    let audited = Audited::begin(&a, &caller, "user-delete", json!({ "user": name }), peer).await?;
+    let answer = async {
+        if !a.store.delete_user(&name).await.map_err(internal)? {
+            return Err(error(StatusCode::NOT_FOUND, format!("no user {name:?}")));
+        }
+        tracing::info!(user = %name, by = %caller.name, "user deleted");
+        Ok(Json(json!({ "deleted": name })).into_response())
     }
-    tracing::info!(user = %name, by = %caller.name, "user deleted");
-    Ok(Json(json!({ "deleted": name })).into_response())
+    .await;
+    audited.end(answer).await
 }
 
 /// `PUT /api/v1/users/{name}/password` body.
@@ -178,61 +274,125 @@ struct NewPassword {
 async fn set_password(
     State(a): State<Arc<Auth>>,
     Extension(caller): Extension<Caller>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(name): Path<String>,
     body: Result<Json<NewPassword>, axum::extract::rejection::JsonRejection>,
 ) -> Answer {
     let password = SecretString::from(json_body(body)?.password);
     auth::check_password(&password).map_err(|e| error(StatusCode::BAD_REQUEST, e))?;
-    if a.store.user(&name).await.map_err(internal)?.is_none() {
-        return Err(error(StatusCode::NOT_FOUND, format!("no user {name:?}")));
+    let audited =
+        Audited::begin(&a, &caller, "user-password", json!({ "user": name }), peer).await?;
+    let answer = async {
+        if a.store.user(&name).await.map_err(internal)?.is_none() {
+            return Err(error(StatusCode::NOT_FOUND, format!("no user {name:?}")));
+        }
+        let phc = auth::hash_password_async(password)
+            .await
+            .map_err(internal)?;
+        if !a
+            .store
+            .set_user_password(&name, &phc)
+            .await
+            .map_err(internal)?
+        {
+            return Err(error(StatusCode::NOT_FOUND, format!("no user {name:?}")));
+        }
+        tracing::info!(user = %name, by = %caller.name, "password set");
+        let u = a.store.user(&name).await.map_err(internal)?;
+        Ok(Json(u.as_ref().map(user_json).unwrap_or(Value::Null)).into_response())
     }
-    let phc = auth::hash_password_async(password)
-        .await
-        .map_err(internal)?;
-    if !a
-        .store
-        .set_user_password(&name, &phc)
-        .await
-        .map_err(internal)?
-    {
-        return Err(error(StatusCode::NOT_FOUND, format!("no user {name:?}")));
-    }
-    tracing::info!(user = %name, by = %caller.name, "password set");
-    let u = a.store.user(&name).await.map_err(internal)?;
-    Ok(Json(u.as_ref().map(user_json).unwrap_or(Value::Null)).into_response())
+    .await;
+    audited.end(answer).await
 }
 
-async fn set_disabled(a: &Auth, caller: &Caller, name: &str, disabled: bool) -> Answer {
+/// `PUT /api/v1/users/{name}/role` body.
+#[derive(Debug, Deserialize)]
+struct NewRole {
+    role: String,
+}
+
+async fn set_role(
+    State(a): State<Arc<Auth>>,
+    Extension(caller): Extension<Caller>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(name): Path<String>,
+    body: Result<Json<NewRole>, axum::extract::rejection::JsonRejection>,
+) -> Answer {
+    let role = parse_role(&json_body(body)?.role)?;
+    if name == caller.name {
+        return Err(error(
+            StatusCode::CONFLICT,
+            "you cannot change your own role (ask another administrator)",
+        ));
+    }
+    let detail = json!({ "user": name, "role": role.as_str() });
+    let audited = Audited::begin(&a, &caller, "user-role", detail, peer).await?;
+    let answer = async {
+        if !a
+            .store
+            .set_user_role(&name, role.as_str())
+            .await
+            .map_err(internal)?
+        {
+            return Err(error(StatusCode::NOT_FOUND, format!("no user {name:?}")));
+        }
+        tracing::info!(user = %name, role = %role, by = %caller.name, "role changed");
+        let u = a.store.user(&name).await.map_err(internal)?;
+        Ok(Json(u.as_ref().map(user_json).unwrap_or(Value::Null)).into_response())
+    }
+    .await;
+    audited.end(answer).await
+}
+
+async fn set_disabled(
+    a: &Auth,
+    caller: &Caller,
+    peer: SocketAddr,
+    name: &str,
+    disabled: bool,
+) -> Answer {
     if disabled && name == caller.name {
         return Err(error(StatusCode::CONFLICT, "you cannot disable yourself"));
     }
-    if !a
-        .store
-        .set_user_disabled(name, disabled)
-        .await
-        .map_err(internal)?
-    {
-        return Err(error(StatusCode::NOT_FOUND, format!("no user {name:?}")));
+    let action = if disabled {
+        "user-disable"
+    } else {
+        "user-enable"
+    };
+    let audited = Audited::begin(a, caller, action, json!({ "user": name }), peer).await?;
+    let answer = async {
+        if !a
+            .store
+            .set_user_disabled(name, disabled)
+            .await
+            .map_err(internal)?
+        {
+            return Err(error(StatusCode::NOT_FOUND, format!("no user {name:?}")));
+        }
+        tracing::info!(user = %name, disabled, by = %caller.name, "user disabled flag set");
+        let u = a.store.user(name).await.map_err(internal)?;
+        Ok(Json(u.as_ref().map(user_json).unwrap_or(Value::Null)).into_response())
     }
-    tracing::info!(user = %name, disabled, by = %caller.name, "user disabled flag set");
-    let u = a.store.user(name).await.map_err(internal)?;
-    Ok(Json(u.as_ref().map(user_json).unwrap_or(Value::Null)).into_response())
+    .await;
+    audited.end(answer).await
 }
 
 async fn disable_user(
     State(a): State<Arc<Auth>>,
     Extension(caller): Extension<Caller>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(name): Path<String>,
 ) -> Answer {
-    set_disabled(&a, &caller, &name, true).await
+    set_disabled(&a, &caller, peer, &name, true).await
 }
 
 async fn enable_user(
     State(a): State<Arc<Auth>>,
     Extension(caller): Extension<Caller>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(name): Path<String>,
 ) -> Answer {
-    set_disabled(&a, &caller, &name, false).await
+    set_disabled(&a, &caller, peer, &name, false).await
 }
 
 /// `GET /api/v1/tokens` query.
@@ -256,47 +416,62 @@ struct NewToken {
 async fn create_token(
     State(a): State<Arc<Auth>>,
     Extension(caller): Extension<Caller>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     body: Result<Json<NewToken>, axum::extract::rejection::JsonRejection>,
 ) -> Answer {
     let body = json_body(body)?;
     let user = body.user.unwrap_or_else(|| caller.name.clone());
-    if body.name.trim().is_empty() || body.name.len() > 128 {
+    let name = body.name.trim().to_owned();
+    if name.is_empty() || body.name.len() > 128 || name.chars().any(char::is_control) {
         return Err(error(
             StatusCode::BAD_REQUEST,
-            "a token name has 1 to 128 characters",
+            "a token name has 1 to 128 characters (no control characters)",
         ));
     }
-    if a.store.user(&user).await.map_err(internal)?.is_none() {
-        return Err(error(StatusCode::NOT_FOUND, format!("no user {user:?}")));
+    let detail = json!({ "user": user, "name": name });
+    let audited = Audited::begin(&a, &caller, "token-create", detail, peer).await?;
+    let mut id = String::new();
+    let answer = async {
+        if a.store.user(&user).await.map_err(internal)?.is_none() {
+            return Err(error(StatusCode::NOT_FOUND, format!("no user {user:?}")));
+        }
+        let token = SecretString::from(auth::random_hex(32).map_err(internal)?);
+        id = auth::random_hex(8).map_err(internal)?;
+        let hash = auth::sha256_hex(token.expose().as_bytes());
+        let Some(stored) = a
+            .store
+            .create_token(&id, &user, &hash, &name)
+            .await
+            .map_err(internal)?
+        else {
+            return Err(internal("token id collision; try again"));
+        };
+        tracing::info!(token = %stored.id, user = %user, by = %caller.name, "API token created");
+        let mut v = token_json(&stored);
+        v["token"] = json!(token.expose());
+        Ok((StatusCode::CREATED, Json(v)).into_response())
     }
-    let token = SecretString::from(auth::random_hex(32).map_err(internal)?);
-    let id = auth::random_hex(8).map_err(internal)?;
-    let hash = auth::sha256_hex(token.expose().as_bytes());
-    let Some(stored) = a
-        .store
-        .create_token(&id, &user, &hash, body.name.trim())
-        .await
-        .map_err(internal)?
-    else {
-        return Err(internal("token id collision; try again"));
-    };
-    tracing::info!(token = %stored.id, user = %user, by = %caller.name, "API token created");
-    let mut v = token_json(&stored);
-    v["token"] = json!(token.expose());
-    Ok((StatusCode::CREATED, Json(v)).into_response())
+    .await;
+    audited.end_with(answer, Some(("token", json!(id)))).await
 }
 
 async fn revoke_token(
     State(a): State<Arc<Auth>>,
     Extension(caller): Extension<Caller>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(id): Path<String>,
 ) -> Answer {
-    if !a.store.revoke_token(&id).await.map_err(internal)? {
-        return Err(error(
-            StatusCode::NOT_FOUND,
-            format!("no live token {id:?}"),
-        ));
+    let audited = Audited::begin(&a, &caller, "token-revoke", json!({ "token": id }), peer).await?;
+    let answer = async {
+        if !a.store.revoke_token(&id).await.map_err(internal)? {
+            return Err(error(
+                StatusCode::NOT_FOUND,
+                format!("no live token {id:?}"),
+            ));
+        }
+        tracing::info!(token = %id, by = %caller.name, "API token revoked");
+        Ok(Json(json!({ "revoked": id })).into_response())
     }
-    tracing::info!(token = %id, by = %caller.name, "API token revoked");
-    Ok(Json(json!({ "revoked": id })).into_response())
+    .await;
+    audited.end(answer).await
 }

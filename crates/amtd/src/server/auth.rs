@@ -14,6 +14,38 @@
 //!
 //! Passwords are argon2id (the argon2 crate's defaults, OWASP's recommendation: m=19 MiB, t=2,
 //! p=1), at least [`MIN_PASSWORD`] characters, and never logged: they live in [`SecretString`].
+//!
+//! Sessions last [`AuthOptions::session_ttl`] from login (`[server.auth] session_lifetime`,
+//! `amtd lab --session-lifetime`; default 8 h) and, when [`AuthOptions::idle_timeout`] is set,
+//! end earlier after that long without a request (activity is written at most once a minute,
+//! so an idle timeout is honoured to within a minute).
+//!
+//! # Audit
+//! Logins and logouts go into the audit chain (action `login`, `logout`; `peer` the source
+//! address; never the password):
+//! - A successful login is recorded as `login` `ok` (actor: the user) *before* the session is
+//!   created; when that record cannot be written the login is refused with 503 and no session
+//!   exists — a session is a privilege like any other the API grants.
+//! - A failed login is recorded as `login` `failed: <reason>` with the user name as given
+//!   (actor; control characters replaced, cut to 64 characters) and is answered 401 **whether
+//!   or not the record could be written**. The failure to write is logged (error) instead.
+//!   Answering 503 there would tell a password guesser that the audit log is down (so its
+//!   guesses go unrecorded), and would make a guess's answer depend on something other than
+//!   the credentials. The rate limit counts the failure either way (it is in memory). A
+//!   correct password still meets the 503 above, which tells the guesser nothing a working
+//!   audit log would not (it would have got a session).
+//! - A login refused by the rate limit (429) is recorded once per key (source address or user
+//!   name) per limited window, not per attempt: the first refusal records `failed: rate-limited`
+//!   and marks the bucket; the mark is cleared when a failure is counted again after the bucket
+//!   refilled. The marks live in the limiter's bounded table, so a flood cannot grow the chain
+//!   faster than the limiter lets failures through. A full table is recorded at most once a
+//!   minute.
+//! - A logout is recorded as `logout` (`ended` when a session ended, `ok` for a bearer token)
+//!   after the session is deleted: a logout only takes privilege away, so it is never refused
+//!   for want of an audit record.
+//!
+//! The first start's bootstrap (administrator and `api-token` registration) is recorded with
+//! actor `amtd` (`user-create`, `token-create`).
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
@@ -22,7 +54,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use amt_wsman::secret::SecretString;
-use amtd_infra::store::{Session, Store};
+use amtd_infra::store::{AuditResult, Session, Store};
 use anyhow::Context as _;
 use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
@@ -34,6 +66,7 @@ use serde_json::json;
 use sha2::Digest as _;
 use subtle::ConstantTimeEq as _;
 
+use super::discovery::{AuditLog, SERVER_ACTOR};
 use super::routes::{self, Access, Lookup, Role};
 
 /// Name of the session cookie.
@@ -46,7 +79,7 @@ pub const MIN_PASSWORD: usize = 12;
 pub const BOOTSTRAP_USER: &str = "admin";
 /// File holding the bootstrap administrator's first password (mode 0600).
 pub const INITIAL_PASSWORD_FILE: &str = "initial-admin-password";
-/// A session's lifetime.
+/// A session's lifetime by default.
 pub const SESSION_TTL: Duration = Duration::from_secs(8 * 3600);
 /// Failed logins allowed per source address and per user name before 429 …
 pub const LOGIN_BURST: f64 = 5.0;
@@ -71,8 +104,10 @@ pub struct Caller {
 pub struct AuthOptions {
     /// Mark the session cookie Secure (the listener is TLS).
     pub secure_cookie: bool,
-    /// Session lifetime.
+    /// Session lifetime (from login).
     pub session_ttl: Duration,
+    /// End a session after this long without a request (`None`: only its lifetime ends it).
+    pub idle_timeout: Option<Duration>,
 }
 
 impl Default for AuthOptions {
@@ -80,6 +115,7 @@ impl Default for AuthOptions {
         AuthOptions {
             secure_cookie: false,
             session_ttl: SESSION_TTL,
+            idle_timeout: None,
         }
     }
 }
@@ -87,6 +123,8 @@ impl Default for AuthOptions {
 /// The authentication layer's state.
 pub struct Auth {
     pub(super) store: Store,
+    /// The audit chain user, token and session changes are written to.
+    pub(super) audit: AuditLog,
     options: AuthOptions,
     limiter: Mutex<LoginLimiter>,
     /// Verified when the user does not exist, so a login takes as long either way.
@@ -178,6 +216,7 @@ impl Auth {
         // Only its cost matters: a login for an unknown user fails whatever it verifies.
         let dummy_hash = hash_password(&SecretString::from("no such user")).unwrap_or_default();
         Arc::new(Auth {
+            audit: AuditLog::new(store.clone()),
             store,
             options,
             limiter: Mutex::new(LoginLimiter::new(LIMITER_ENTRIES)),
@@ -256,6 +295,14 @@ impl Auth {
         };
         if user.disabled {
             return Err(unauthorized("the session's user is disabled"));
+        }
+        if let Some(idle) = self.options.idle_timeout {
+            if now.duration_since(session.last_seen_at).unwrap_or_default() >= idle {
+                if let Err(e) = self.store.delete_session(&session.id_sha256).await {
+                    tracing::warn!(error = %e, "could not delete an idle session");
+                }
+                return Err(unauthorized("the session was idle too long: log in again"));
+            }
         }
         let role = Role::parse(&user.role)
             .ok_or_else(|| unauthorized("the session's user has an unknown role"))?;
@@ -383,6 +430,17 @@ enum LimitKey {
 struct Bucket {
     tokens: f64,
     at: Instant,
+    /// A refusal of this key was audited since its last counted failure.
+    reported: bool,
+}
+
+/// A login the limiter refuses.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Limited {
+    /// How long until a key has a failure left.
+    wait: Duration,
+    /// The first refusal of a key in this window: audit it.
+    report: bool,
 }
 
 /// Token buckets of failed logins per source address and per user name, in a bounded table.
@@ -390,6 +448,8 @@ struct Bucket {
 pub struct LoginLimiter {
     buckets: HashMap<LimitKey, Bucket>,
     max: usize,
+    /// When a full table was last audited.
+    full_reported: Option<Instant>,
 }
 
 impl LoginLimiter {
@@ -399,6 +459,7 @@ impl LoginLimiter {
         LoginLimiter {
             buckets: HashMap::new(),
             max: max.max(2),
+            full_reported: None,
         }
     }
 
@@ -411,22 +472,37 @@ impl LoginLimiter {
         (b.tokens + dt * Self::rate()).min(LOGIN_BURST)
     }
 
-    /// `Err(wait)` when a key has no failure left.
-    fn check(&mut self, keys: &[LimitKey], now: Instant) -> Result<(), Duration> {
+    /// `Err` when a key has no failure left; its `report` is true the first time a key is
+    /// refused since its last counted failure.
+    fn check(&mut self, keys: &[LimitKey], now: Instant) -> Result<(), Limited> {
         let mut wait = Duration::ZERO;
+        let mut report = false;
         for k in keys {
-            if let Some(b) = self.buckets.get(k) {
+            if let Some(b) = self.buckets.get_mut(k) {
                 let t = Self::refilled(*b, now);
                 if t < 1.0 {
                     wait = wait.max(Duration::from_secs_f64((1.0 - t) / Self::rate()));
+                    report |= !b.reported;
+                    b.reported = true;
                 }
             }
         }
         if wait > Duration::ZERO {
-            Err(wait)
+            Err(Limited { wait, report })
         } else {
             Ok(())
         }
+    }
+
+    /// Whether a full table should be audited now (at most once a minute).
+    fn report_full(&mut self, now: Instant) -> bool {
+        let due = self
+            .full_reported
+            .is_none_or(|t| now.saturating_duration_since(t) >= Duration::from_secs(60));
+        if due {
+            self.full_reported = Some(now);
+        }
+        due
     }
 
     /// Counts a failure against every key.
@@ -443,9 +519,11 @@ impl LoginLimiter {
             let b = self.buckets.entry(k.clone()).or_insert(Bucket {
                 tokens: LOGIN_BURST,
                 at: now,
+                reported: false,
             });
             b.tokens = (Self::refilled(*b, now) - 1.0).max(0.0);
             b.at = now;
+            b.reported = false;
         }
     }
 
@@ -487,6 +565,40 @@ fn too_many(wait: Duration) -> Response {
     r
 }
 
+/// The actor of a failed login: the user name as given, control characters replaced and cut
+/// to 64 characters (`(empty)` for none).
+fn given_name(name: &str) -> String {
+    let mut out: String = name
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .take(64)
+        .collect();
+    if name.chars().count() > 64 {
+        out.push('…');
+    }
+    if out.trim().is_empty() {
+        "(empty)".into()
+    } else {
+        out
+    }
+}
+
+impl Auth {
+    /// Records a refused login. Never changes the answer: a write failure is only logged.
+    async fn login_failed(&self, given: &str, peer: SocketAddr, reason: &str) {
+        self.audit
+            .outcome(
+                &given_name(given),
+                "login",
+                None,
+                AuditResult::Failed(reason.to_owned()),
+                json!({}),
+                Some(peer),
+            )
+            .await;
+    }
+}
+
 /// `POST /api/v1/login`.
 pub(super) async fn login(
     State(auth): State<Arc<Auth>>,
@@ -506,16 +618,24 @@ pub(super) async fn login(
         LimitKey::User(user_name.clone()),
     ];
     let now = Instant::now();
-    {
+    let refused = {
         let mut limiter = auth.limiter();
-        if let Err(wait) = limiter.check(&keys, now) {
-            tracing::warn!(user = %user_name, peer = %peer, "login refused: rate-limited");
-            return too_many(wait);
+        match limiter.check(&keys, now) {
+            Err(limited) => Some((limited.wait, limited.report, "rate-limited")),
+            Ok(()) if limiter.full(now) => Some((
+                Duration::from_secs(60),
+                limiter.report_full(now),
+                "rate-limited (the limiter's table is full)",
+            )),
+            Ok(()) => None,
         }
-        if limiter.full(now) {
-            tracing::warn!(peer = %peer, "login refused: the rate limiter's table is full");
-            return too_many(Duration::from_secs(60));
+    };
+    if let Some((wait, report, reason)) = refused {
+        tracing::warn!(user = %given_name(&user_name), peer = %peer, "login refused: {reason}");
+        if report {
+            auth.login_failed(&user_name, peer, reason).await;
         }
+        return too_many(wait);
     }
     let user = match auth.store.user(&user_name).await {
         Ok(u) => u,
@@ -528,16 +648,20 @@ pub(super) async fn login(
         .await
         .unwrap_or(false);
     let role = user.as_ref().and_then(|u| Role::parse(&u.role));
-    let (Some(user), true, Some(role)) = (user, verified, role) else {
+    let reason = match (&user, verified, role) {
+        (None, ..) => Some("no such user"),
+        (Some(_), false, _) => Some("wrong password"),
+        (Some(_), true, None) => Some("the user has an unknown role"),
+        (Some(u), true, Some(_)) if u.disabled => Some("the user is disabled"),
+        _ => None,
+    };
+    let (Some(user), Some(role), None) = (user, role, reason) else {
+        let reason = reason.unwrap_or("wrong user name or password");
         auth.limiter().fail(&keys, Instant::now());
-        tracing::warn!(user = %user_name, peer = %peer, "login failed: wrong user or password");
+        tracing::warn!(user = %given_name(&user_name), peer = %peer, %reason, "login failed");
+        auth.login_failed(&user_name, peer, reason).await;
         return unauthorized("wrong user name or password").into_response();
     };
-    if user.disabled {
-        auth.limiter().fail(&keys, Instant::now());
-        tracing::warn!(user = %user_name, peer = %peer, "login refused: the user is disabled");
-        return unauthorized("wrong user name or password").into_response();
-    }
     let (Ok(session_id), Ok(csrf)) = (random_hex(32), random_hex(32)) else {
         return error(StatusCode::INTERNAL_SERVER_ERROR, "no OS randomness");
     };
@@ -551,7 +675,34 @@ pub(super) async fn login(
         expires_at: expires,
         last_seen_at: created,
     };
+    // The session is granted only once its login is on record.
+    let detail = json!({ "role": role.as_str(), "expires": unix(expires) });
+    if let Err(e) = auth
+        .audit
+        .record(
+            &user.name,
+            "login",
+            None,
+            AuditResult::Ok,
+            detail.clone(),
+            Some(peer),
+        )
+        .await
+    {
+        tracing::warn!(user = %user.name, peer = %peer, "login refused: the audit log cannot be written");
+        return error(StatusCode::SERVICE_UNAVAILABLE, e.to_string());
+    }
     if let Err(e) = auth.store.create_session(&session).await {
+        auth.audit
+            .outcome(
+                &user.name,
+                "login",
+                None,
+                AuditResult::Failed(format!("the session could not be stored: {e}")),
+                detail,
+                Some(peer),
+            )
+            .await;
         return store_failed(&e).into_response();
     }
     if let Err(e) = auth.store.prune_sessions(created).await {
@@ -592,6 +743,7 @@ pub(super) async fn login(
 pub(super) async fn logout(
     State(auth): State<Arc<Auth>>,
     Extension(caller): Extension<Caller>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> Response {
     let mut ended = false;
@@ -603,7 +755,21 @@ pub(super) async fn logout(
             }
         }
     }
-    tracing::info!(user = %caller.name, ended, "logged out");
+    tracing::info!(user = %caller.name, peer = %peer, ended, "logged out");
+    auth.audit
+        .outcome(
+            &caller.name,
+            "logout",
+            None,
+            if ended {
+                AuditResult::Ended
+            } else {
+                AuditResult::Ok
+            },
+            json!({}),
+            Some(peer),
+        )
+        .await;
     let mut r = Json(json!({ "logged_out": ended })).into_response();
     let clear = format!("{SESSION_COOKIE}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0");
     if let Ok(v) = HeaderValue::from_str(&clear) {
@@ -624,30 +790,51 @@ pub(super) async fn openapi() -> Response {
 
 // ---- bootstrap ----------------------------------------------------------------------------
 
-/// [`bootstrap`], then the layer's state with the default [`AuthOptions`] (plain HTTP
-/// listener: the cookie is not marked Secure).
+/// [`bootstrap`], then the layer's state with `options`.
 pub async fn start(
     store: &Store,
     data_dir: &Path,
     token: &SecretString,
+    options: AuthOptions,
 ) -> anyhow::Result<Arc<Auth>> {
     bootstrap(store, data_dir, token).await?;
-    Ok(Auth::new(store.clone(), AuthOptions::default()))
+    Ok(Auth::new(store.clone(), options))
 }
 
 /// First start: with no users, creates [`BOOTSTRAP_USER`] (administrator) with a random
 /// password written once to `<data_dir>/initial-admin-password` (mode 0600). Every start: the
 /// `api-token` value is registered as that user's token "bootstrap" unless its hash is already
-/// stored (a revoked one stays revoked).
+/// stored (a revoked one stays revoked). Both are audited with actor `amtd`; the server does
+/// not start when the audit log cannot be written.
 pub async fn bootstrap(store: &Store, data_dir: &Path, token: &SecretString) -> anyhow::Result<()> {
+    let audit = AuditLog::new(store.clone());
     if store.count_users().await? == 0 {
         let password = SecretString::from(random_hex(16)?);
         let phc = hash_password_async(SecretString::from(password.expose())).await?;
-        if store
+        let detail = json!({ "user": BOOTSTRAP_USER, "role": Role::Administrator.as_str(),
+            "bootstrap": true });
+        audit
+            .record(
+                SERVER_ACTOR,
+                "user-create",
+                None,
+                AuditResult::Started,
+                detail.clone(),
+                None,
+            )
+            .await?;
+        let created = store
             .create_user(BOOTSTRAP_USER, &phc, Role::Administrator.as_str())
-            .await?
-            .is_some()
-        {
+            .await;
+        let result = match &created {
+            Ok(Some(_)) => AuditResult::Ok,
+            Ok(None) => AuditResult::Failed("another instance created it first".into()),
+            Err(e) => AuditResult::Failed(e.to_string()),
+        };
+        audit
+            .outcome(SERVER_ACTOR, "user-create", None, result, detail, None)
+            .await;
+        if created?.is_some() {
             let path = data_dir.join(INITIAL_PASSWORD_FILE);
             write_private(&path, format!("{}\n", password.expose()).as_bytes())?;
             tracing::info!(user = BOOTSTRAP_USER, file = %path.display(),
@@ -658,9 +845,30 @@ pub async fn bootstrap(store: &Store, data_dir: &Path, token: &SecretString) -> 
     if store.token_by_hash(&hash).await?.is_none() {
         match store.user(BOOTSTRAP_USER).await? {
             Some(u) if !u.disabled => {
-                store
-                    .create_token(&random_hex(8)?, BOOTSTRAP_USER, &hash, "bootstrap")
+                let id = random_hex(8)?;
+                let detail = json!({ "user": BOOTSTRAP_USER, "name": "bootstrap", "token": id });
+                audit
+                    .record(
+                        SERVER_ACTOR,
+                        "token-create",
+                        None,
+                        AuditResult::Started,
+                        detail.clone(),
+                        None,
+                    )
                     .await?;
+                let created = store
+                    .create_token(&id, BOOTSTRAP_USER, &hash, "bootstrap")
+                    .await;
+                let result = match &created {
+                    Ok(Some(_)) => AuditResult::Ok,
+                    Ok(None) => AuditResult::Failed("token id collision".into()),
+                    Err(e) => AuditResult::Failed(e.to_string()),
+                };
+                audit
+                    .outcome(SERVER_ACTOR, "token-create", None, result, detail, None)
+                    .await;
+                created?;
                 tracing::info!(user = BOOTSTRAP_USER, "registered api-token as its token");
             }
             _ => tracing::warn!(
@@ -721,7 +929,14 @@ mod tests {
             assert!(l.check(&keys, t0).is_ok());
             l.fail(&keys, t0);
         }
-        let wait = l.check(&keys, t0).err().unwrap_or_default();
+        let limited = l.check(&keys, t0).err();
+        assert!(
+            limited.is_some_and(|l| l.report),
+            "the first refusal is audited"
+        );
+        let wait = limited.map(|l| l.wait).unwrap_or_default();
+        // Later refusals in the same window are not.
+        assert!(l.check(&keys, t0).err().is_some_and(|l| !l.report));
         assert!(
             wait > Duration::from_secs(10) && wait <= Duration::from_secs(12),
             "{wait:?}"

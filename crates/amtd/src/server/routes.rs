@@ -172,6 +172,14 @@ pub const ROUTES: &[Route] = &[
         "JSON user",
     ),
     r(
+        "PUT",
+        "/api/v1/users/{name}/role",
+        ADMIN,
+        "Change a user's role",
+        Some("JSON {\"role\"} (viewer, operator or administrator)"),
+        "JSON user; 404; 409 for yourself",
+    ),
+    r(
         "POST",
         "/api/v1/users/{name}/disable",
         ADMIN,

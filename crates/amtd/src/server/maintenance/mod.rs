@@ -18,6 +18,17 @@
 //!
 //! Every step that changes a device is recorded (store `maintenance_ops`) before its call; at
 //! start-up and before every pass, operations a stopped server left are settled ([`settle`]).
+//!
+//! # Audit
+//! A scheduled pass that has devices to maintain is recorded in the audit chain as
+//! `maintenance-pass` `started` by actor `amtd` before it touches any (the pass is skipped
+//! when that record cannot be written) and `ok` with its counts afterwards; a pass asked for
+//! through the API is recorded by the API (`maintenance-run`, the caller). Either way every
+//! task that changed a device, failed or was deferred is recorded once it ended, as the task's
+//! name (`push-crl`, `renew-certificate`, `rotate-admin-password`, `sync-clock`) with the
+//! device, `ok` or `failed: <detail>` and the pass's actor ([`Requester`]); settled
+//! operations likewise, with `"settled": true`. Tasks that found nothing to do are not
+//! recorded (an hourly CRL pass over a fleet would otherwise flood the chain).
 //! A pass runs on a [`Clock`]: the scheduled job uses the system clock, `POST
 //! /api/v1/maintenance/run` may evaluate the policies as of another time (`as_of`), which is how
 //! an operator renews or rotates ahead of schedule and how the tests move time. The time written
@@ -43,8 +54,10 @@ use amtd_infra::transport::{ClientIdentity, TransportConfig};
 use anyhow::Context as _;
 use serde::Serialize;
 
+use super::discovery::{AuditLog, SERVER_ACTOR};
 use super::ServerCore;
 use crate::config::MaintenanceConfig;
+use amtd_infra::store::AuditResult;
 
 /// Subject CN of the server's console certificate (list it in a mutual-TLS profile's
 /// `trusted_cns` when that list is not empty).
@@ -52,6 +65,41 @@ pub const CONSOLE_CN: &str = "amtd-console";
 
 /// Prefix of the maintenance kill points in `AMTD_TEST_CRASH_AT`.
 const CRASH_PREFIX: &str = "maintenance:";
+
+/// Who asked for a pass: the actor of its audit records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Requester {
+    /// The scheduled job (actor `amtd`); the pass records its own start.
+    Schedule,
+    /// An API caller (the user name); the API records the run's start and end.
+    Caller(String),
+}
+
+impl Requester {
+    fn actor(&self) -> &str {
+        match self {
+            Requester::Schedule => SERVER_ACTOR,
+            Requester::Caller(name) => name,
+        }
+    }
+}
+
+/// Records a task's end when it changed, failed or deferred something (not when unchanged).
+async fn audit_task(audit: &AuditLog, actor: &str, r: &TaskReport, settled: bool) {
+    let result = match r.outcome {
+        Outcome::Unchanged => return,
+        Outcome::Done => AuditResult::Ok,
+        Outcome::Failed => AuditResult::Failed(r.detail.clone()),
+        Outcome::Deferred => AuditResult::Failed(format!("deferred: {}", r.detail)),
+    };
+    let mut detail = serde_json::json!({ "detail": r.detail });
+    if settled {
+        detail["settled"] = serde_json::json!(true);
+    }
+    audit
+        .outcome(actor, &r.task, Some(&r.device), result, detail, None)
+        .await;
+}
 
 /// The real clock.
 #[derive(Debug, Clone, Copy)]
@@ -138,6 +186,8 @@ pub struct PassReport {
 /// What one pass's tasks share.
 struct Ctx {
     core: Arc<ServerCore>,
+    /// The audit records' actor.
+    actor: String,
     tls: ConsoleTls,
     /// The policies' "now".
     now: SystemTime,
@@ -208,9 +258,11 @@ impl ServerCore {
         *self.maint.config.lock().unwrap_or_else(|p| p.into_inner()) = config.clone();
         match self.console_tls() {
             Ok(tls) => {
+                let audit = AuditLog::new(self.store().clone());
                 for r in self.settle_unfinished(&tls, None).await {
                     tracing::info!(device.uuid = %r.device, task = %r.task, outcome = ?r.outcome,
                         detail = %r.detail, "settled an interrupted maintenance operation");
+                    audit_task(&audit, SERVER_ACTOR, &r, true).await;
                 }
             }
             Err(e) => tracing::error!(error = %e, "cannot settle maintenance operations"),
@@ -236,7 +288,10 @@ impl ServerCore {
                 _ = self.maint.crl_wanted.notified() => &[Task::PushCrl],
                 _ = timer.tick() => &[Task::RenewCertificate, Task::RotateAdminPassword, Task::SyncClock],
             };
-            match self.run_maintenance(&SystemClock, tasks, None).await {
+            match self
+                .run_maintenance(&SystemClock, tasks, None, &Requester::Schedule)
+                .await
+            {
                 Ok(report) => {
                     for r in report.tasks.iter().chain(&report.settled) {
                         if r.outcome != Outcome::Unchanged {
@@ -358,19 +413,47 @@ impl ServerCore {
 
     /// Runs one maintenance pass now: settles what earlier passes left, then runs `tasks` on
     /// every provisioned device (or only `devices`), at most `concurrency` devices at once, each
-    /// device's calls one after another. Passes never overlap.
+    /// device's calls one after another. Passes never overlap. What changed is audited with
+    /// `by` as the actor (see the module docs); a scheduled pass is not run when its start
+    /// cannot be recorded.
     pub async fn run_maintenance(
         self: &Arc<Self>,
         clock: &dyn Clock,
         tasks: &[Task],
         devices: Option<Vec<String>>,
+        by: &Requester,
     ) -> anyhow::Result<PassReport> {
         let _one = self.maint.pass.lock().await;
+        let audit = AuditLog::new(self.store().clone());
         let now = clock.now();
         let config = self.maintenance_config();
         let console = self.console_identity_at(now, false)?;
         let tls = self.console_tls()?;
-        let settled = self.settle_unfinished(&tls, devices.as_deref()).await;
+        let only = devices.clone();
+        let uuids = match devices {
+            Some(d) => d,
+            None => self.provisioned_devices().await?,
+        };
+        let task_names: Vec<&str> = tasks.iter().map(|t| t.name()).collect();
+        let pass_detail = serde_json::json!({ "tasks": task_names, "devices": uuids.len() });
+        let scheduled = *by == Requester::Schedule && !uuids.is_empty();
+        if scheduled {
+            audit
+                .record(
+                    SERVER_ACTOR,
+                    "maintenance-pass",
+                    None,
+                    AuditResult::Started,
+                    pass_detail.clone(),
+                    None,
+                )
+                .await
+                .context("the scheduled maintenance pass was not run")?;
+        }
+        let settled = self.settle_unfinished(&tls, only.as_deref()).await;
+        for r in &settled {
+            audit_task(&audit, by.actor(), r, true).await;
+        }
         let crl = if tasks.contains(&Task::PushCrl) {
             Some(crl::Inputs::gather(self, &config.crl_urls).await?)
         } else {
@@ -378,16 +461,13 @@ impl ServerCore {
         };
         let ctx = Arc::new(Ctx {
             core: self.clone(),
+            actor: by.actor().to_owned(),
             tls,
             now,
             policy: policy_of(&config),
             transport: transport(),
             crl,
         });
-        let uuids = match devices {
-            Some(d) => d,
-            None => self.provisioned_devices().await?,
-        };
         let limit = Arc::new(tokio::sync::Semaphore::new(config.concurrency.max(1)));
         let mut set = tokio::task::JoinSet::new();
         for uuid in uuids {
@@ -409,6 +489,23 @@ impl ServerCore {
             }
         }
         reports.sort_by(|a, b| (&a.device, &a.task).cmp(&(&b.device, &b.task)));
+        if scheduled {
+            let count = |o: Outcome| reports.iter().filter(|r| r.outcome == o).count();
+            let mut detail = pass_detail;
+            detail["done"] = count(Outcome::Done).into();
+            detail["failed"] = count(Outcome::Failed).into();
+            detail["deferred"] = count(Outcome::Deferred).into();
+            audit
+                .outcome(
+                    SERVER_ACTOR,
+                    "maintenance-pass",
+                    None,
+                    AuditResult::Ok,
+                    detail,
+                    None,
+                )
+                .await;
+        }
         Ok(PassReport {
             as_of: unix(now),
             console_serial: console.map(|c| c.cert().serial().to_hex()),
@@ -462,10 +559,18 @@ impl Ctx {
                 Task::RotateAdminPassword => rotate::rotate(self, &access).await,
                 Task::SyncClock => clock::sync(self, &access).await,
             };
-            out.push(match result {
+            let report = match result {
                 Ok((outcome, detail)) => TaskReport::new(uuid, *task, outcome, detail),
                 Err(e) => TaskReport::new(uuid, *task, Outcome::Failed, format!("{e:#}")),
-            });
+            };
+            audit_task(
+                &AuditLog::new(self.core.store().clone()),
+                &self.actor,
+                &report,
+                false,
+            )
+            .await;
+            out.push(report);
         }
         out
     }

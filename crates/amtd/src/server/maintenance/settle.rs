@@ -48,6 +48,8 @@ impl ServerCore {
         };
         let ctx = Ctx {
             core: self.clone(),
+            // Settling records its reports through its caller (`audit_task`).
+            actor: super::SERVER_ACTOR.to_owned(),
             tls: tls.clone(),
             now: SystemTime::now(),
             policy: policy_of(&self.maintenance_config()),
