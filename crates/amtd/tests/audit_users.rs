@@ -1,0 +1,281 @@
+//! Issue 8, the audit log beyond device actions, against a running `amtd serve`: a session
+//! ends after `[server.auth] session_lifetime` (401); refused logins are recorded once per
+//! rate-limit window, not per attempt; scheduled maintenance passes are recorded by `amtd`
+//! and a pass asked for through the API records each device it changed with the caller as
+//! actor; offline `amtd ca` changes are recorded as `cli:<user>` and refused (nothing done)
+//! when the audit log cannot be written.
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
+mod support;
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde_json::{json, Value};
+use support::{amtd, amtd_env, text, wait_for, Serve, FIRST_UUID};
+
+/// A raw HTTP/1.1 request with extra headers: (status, head, JSON body or Null).
+fn http(
+    api: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String, Value) {
+    let host = api.strip_prefix("http://").unwrap();
+    let mut s = TcpStream::connect(host).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\n{extra}Content-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no HTTP answer to {method} {path}"));
+    let head = String::from_utf8_lossy(&raw[..end]).to_string();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    let body = serde_json::from_slice(&raw[end + 4..]).unwrap_or(Value::Null);
+    (status, head, body)
+}
+
+/// `POST /api/v1/login`: (status, session cookie).
+fn login(api: &str, user: &str, password: &str) -> (u16, String) {
+    let body = json!({ "user": user, "password": password }).to_string();
+    let (status, head, _) = http(api, "POST", "/api/v1/login", &[], &body);
+    let cookie = head
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))
+        .and_then(|l| l.split_once(':'))
+        .map(|(_, v)| v.trim().split(';').next().unwrap().to_owned())
+        .unwrap_or_default();
+    (status, cookie)
+}
+
+/// `amtd audit list --json` of the server's store.
+fn records(dir: &Path) -> Vec<Value> {
+    let out = amtd(dir, &["audit", "list", "--json", "--config", "amtd.toml"]);
+    assert!(out.status.success(), "{}", text(&out));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
+fn count(records: &[Value], actor: &str, action: &str, result: &str) -> usize {
+    records
+        .iter()
+        .filter(|r| r["actor"] == actor && r["action"] == action && r["result"] == result)
+        .count()
+}
+
+#[test]
+fn sessions_expire_refused_logins_are_recorded_once_per_window_and_maintenance_is_audited() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let serve = Serve::start(
+        d,
+        "[server.auth]\nsession_lifetime = \"2s\"\n\
+         [maintenance]\ncrl_interval = \"2s\"\n",
+        &[],
+    );
+    let api = serve.api.clone();
+
+    // A session lasts session_lifetime.
+    let admin_pw = std::fs::read_to_string(d.join("amtd-data/initial-admin-password")).unwrap();
+    let (status, cookie) = login(&api, "admin", admin_pw.trim());
+    assert_eq!(status, 200);
+    let (status, _, v) = http(&api, "GET", "/api/v1/me", &[("Cookie", &cookie)], "");
+    assert_eq!((status, &v["user"]), (200, &json!("admin")), "{v}");
+    std::thread::sleep(Duration::from_millis(2500));
+    let (status, _, v) = http(&api, "GET", "/api/v1/me", &[("Cookie", &cookie)], "");
+    assert_eq!(status, 401, "the session expired: {v}");
+
+    // Five wrong passwords are five records; the refusals after them one more.
+    for _ in 0..5 {
+        assert_eq!(login(&api, "mallory", "guessing a password").0, 401);
+    }
+    for _ in 0..4 {
+        assert_eq!(login(&api, "mallory", "guessing a password").0, 429);
+    }
+    let all = records(d);
+    assert_eq!(
+        count(&all, "mallory", "login", "failed: no such user"),
+        5,
+        "{all:#?}"
+    );
+    assert_eq!(
+        count(&all, "mallory", "login", "failed: rate-limited"),
+        1,
+        "{all:#?}"
+    );
+    assert_eq!(count(&all, "admin", "login", "ok"), 1, "{all:#?}");
+    assert!(!serde_json::to_string(&all).unwrap().contains("guessing"));
+
+    // Scheduled passes over a provisioned device are recorded by amtd.
+    let (_sim, _ip) = serve.start_device();
+    let shown = serve.wait_device_done(FIRST_UUID);
+    assert_eq!(shown["state"], "provisioned", "{shown}\n{}", serve.log());
+    let all = wait_for(
+        "a scheduled pass's records",
+        Duration::from_secs(60),
+        || {
+            let all = records(d);
+            (count(&all, "amtd", "maintenance-pass", "ok") > 0).then_some(all)
+        },
+    );
+    let started = all
+        .iter()
+        .find(|r| r["action"] == "maintenance-pass" && r["result"] == "started")
+        .unwrap();
+    assert_eq!(started["detail"]["tasks"], json!(["push-crl"]), "{started}");
+    assert_eq!(started["detail"]["devices"], 1, "{started}");
+
+    // A pass through the API records what it changed on each device, by the caller.
+    let in_a_year = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 365 * 86_400;
+    let (status, v) = serve.call(
+        "POST",
+        "/api/v1/maintenance/run",
+        &json!({ "tasks": ["rotate-admin-password"], "as_of": in_a_year }).to_string(),
+    );
+    assert_eq!(status, 200, "{v}");
+    assert_eq!(v["tasks"][0]["outcome"], "done", "{v}");
+    let all = records(d);
+    let rotated: Vec<&Value> = all
+        .iter()
+        .filter(|r| r["action"] == "rotate-admin-password")
+        .collect();
+    assert_eq!(rotated.len(), 1, "{all:#?}");
+    assert_eq!(rotated[0]["actor"], "admin");
+    assert_eq!(rotated[0]["device"], FIRST_UUID);
+    assert_eq!(rotated[0]["result"], "ok");
+    let out = amtd(d, &["audit", "verify", "--config", "amtd.toml"]);
+    assert!(out.status.success(), "{}", text(&out));
+}
+
+/// `amtd ca …` on the server's CA, as Unix user `ops-cli`.
+fn ca(dir: &Path, args: &[&str]) -> std::process::Output {
+    let mut all = vec!["ca", "--store", "amtd-data/ca", "--kek", "amtd-data/ca.kek"];
+    all.extend_from_slice(args);
+    amtd_env(dir, &all, &[("USER", "ops-cli")])
+}
+
+/// Issues a device certificate offline; returns its serial (hex).
+fn issue(dir: &Path, n: u32) -> String {
+    let out = ca(
+        dir,
+        &[
+            "issue-device",
+            "--fqdn",
+            &format!("dev{n}.amt.test"),
+            "--uuid",
+            &format!("8086e000-0000-4000-8000-00000000010{n}"),
+            "--out",
+            &format!("dev{n}.pem"),
+            "--key-out",
+            &format!("dev{n}.key"),
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .last()
+        .unwrap()
+        .to_owned()
+}
+
+#[test]
+fn offline_ca_changes_are_audited_as_the_cli_user_and_refused_when_the_log_is_unwritable() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    drop(Serve::start(d, "", &[]));
+
+    let first = issue(d, 1);
+    let second = issue(d, 2);
+    let out = ca(
+        d,
+        &["revoke", "--serial", &first, "--reason", "key-compromise"],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+
+    let out = amtd(d, &["audit", "list", "--config", "amtd.toml"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table.lines().any(|l| l.contains("cli:ops-cli")
+            && l.contains("revoke-certificate")
+            && l.ends_with("ok")),
+        "{table}"
+    );
+    let all = records(d);
+    let revoke: Vec<&Value> = all
+        .iter()
+        .filter(|r| r["action"] == "revoke-certificate")
+        .collect();
+    assert_eq!(revoke.len(), 2, "{all:#?}");
+    assert_eq!(revoke[0]["result"], "started");
+    assert_eq!(revoke[1]["result"], "ok");
+    for r in &revoke {
+        assert_eq!(r["actor"], "cli:ops-cli");
+        assert_eq!(r["detail"]["serial"], first.to_ascii_lowercase());
+        assert_eq!(r["detail"]["reason"], "key-compromise");
+    }
+    assert_eq!(
+        count(&all, "cli:ops-cli", "issue-device-certificate", "ok"),
+        2
+    );
+    let out = amtd(d, &["audit", "verify", "--config", "amtd.toml"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("intact"));
+
+    // An unwritable audit log refuses the revocation; the certificate stays valid.
+    let db = d.join("amtd-data/amtd.sqlite");
+    let trigger = Command::new("sqlite3")
+        .arg(&db)
+        .arg(
+            "CREATE TRIGGER audit_read_only BEFORE INSERT ON audit_log \
+             BEGIN SELECT RAISE(ABORT, 'audit log is read-only'); END;",
+        )
+        .output()
+        .expect("the sqlite3 CLI (Debian package sqlite3) edits the database in this test");
+    assert!(trigger.status.success(), "{}", text(&trigger));
+    let before = records(d).len();
+    let out = ca(
+        d,
+        &["revoke", "--serial", &second, "--reason", "key-compromise"],
+    );
+    assert!(!out.status.success(), "refused: {}", text(&out));
+    assert!(
+        text(&out).contains("audit log cannot be written"),
+        "{}",
+        text(&out)
+    );
+    let ledger = ca(d, &["ledger"]);
+    let ledger = String::from_utf8_lossy(&ledger.stdout);
+    let line = |serial: &str| {
+        ledger
+            .lines()
+            .find(|l| {
+                l.to_ascii_lowercase()
+                    .starts_with(&serial.to_ascii_lowercase())
+            })
+            .unwrap_or_else(|| panic!("{serial} in {ledger}"))
+            .to_owned()
+    };
+    assert!(line(&first).contains("revoked"), "{ledger}");
+    assert!(!line(&second).contains("revoked"), "{ledger}");
+    assert_eq!(records(d).len(), before, "nothing was recorded");
+}
