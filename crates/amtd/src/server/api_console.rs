@@ -64,6 +64,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::{audit_refused, internal, unix, uuid_param, ApiError, ApiState, AuditLog, AuditResult};
+use crate::server::ServerCore;
 
 /// Largest request body (target lists can name many devices).
 const MAX_BODY: usize = 4 * 1024 * 1024;
@@ -363,6 +364,17 @@ impl RunOptions {
     }
 }
 
+/// Tells the server core what a device answered (last contact and power state, which the web
+/// console's live table shows).
+fn note_contact(core: &ServerCore, v: &Value) {
+    let Some(uuid) = v["uuid"].as_str() else {
+        return;
+    };
+    let ok = v["ok"].as_bool().unwrap_or(false);
+    let power = v["result"]["power_state"].as_str().map(str::to_owned);
+    core.note_contact(uuid, ok, power);
+}
+
 fn outcome_json<T>(o: &DeviceOutcome<T>, fqdn: Option<&String>, value: fn(&T) -> Value) -> Value {
     let mut v = json!({
         "uuid": o.uuid,
@@ -473,7 +485,11 @@ where
             .into();
         v["results"] = Value::Array(
             out.iter()
-                .map(|o| outcome_json(o, fqdn_of(&fqdns, &o.uuid).as_ref(), value))
+                .map(|o| {
+                    let v = outcome_json(o, fqdn_of(&fqdns, &o.uuid).as_ref(), value);
+                    note_contact(&s.core, &v);
+                    v
+                })
                 .collect(),
         );
         return Ok(Json(v).into_response());
@@ -490,9 +506,11 @@ where
     start["event"] = "start".into();
     let _ = tx.send(line(start));
     let log = s.audit.clone();
+    let core = s.core.clone();
     tokio::spawn(async move {
         let out = run_fleet_items(items, options, device_gate(), op, |p| {
             let mut v = outcome_json(p.last, fqdn_of(&fqdns, &p.last.uuid).as_ref(), value);
+            note_contact(&core, &v);
             v["event"] = "device".into();
             v["done"] = p.done.into();
             v["total"] = p.total.into();
@@ -578,11 +596,17 @@ async fn device_power(
     let uuid = uuid_param(&uuid)?;
     let (_, session) = one_session(&s, &uuid).await?;
     let _held = device_gate().enter(&uuid).await;
-    let st = session
-        .run(async |c| power_status(c).await)
-        .await
-        .map_err(|e| device_failed(e.in_words()))?;
+    let st = session.run(async |c| power_status(c).await).await;
+    let st = match st {
+        Ok(st) => st,
+        Err(e) => {
+            s.core.note_contact(&uuid, false, None);
+            return Err(device_failed(e.in_words()));
+        }
+    };
     let mut v = status_json(&st);
+    s.core
+        .note_contact(&uuid, true, v["power_state"].as_str().map(str::to_owned));
     v["uuid"] = uuid.into();
     Ok(Json(v))
 }

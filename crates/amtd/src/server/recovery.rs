@@ -191,8 +191,7 @@ impl ServerCore {
         }
         let n = latest.len();
         for (uuid, run) in latest {
-            self.status_map()
-                .insert(uuid.clone(), DeviceStatus::Provisioning);
+            self.set_status(&uuid, DeviceStatus::Provisioning);
             let core = self.clone();
             tokio::spawn(async move {
                 let Ok(_permit) = core.limit.clone().acquire_owned().await else {
