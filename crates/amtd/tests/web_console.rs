@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use support::{random_octets, spawn_env, text, wait_for};
+use support::{random_octets, request, spawn_env, text, wait_for, Running};
 
 const DEVICES: usize = 3;
 
@@ -104,27 +104,22 @@ fn subject_issuer(dir: &Path, pem: &str, i: usize) -> (String, String) {
     (field("subject="), field("issuer="))
 }
 
-#[test]
-fn browser_logs_in_watches_the_fleet_powers_a_device_opens_sol_and_downloads_the_chain() {
-    let Some(chromium) = browser_available() else {
-        return;
-    };
-    let dir = tempfile::tempdir().unwrap();
+/// Starts `amtd lab` (hellos held `hold` seconds) in `dir`: (process, API URL, data dir).
+fn start_lab(dir: &Path, count: usize, hold: u64) -> (Running, String, PathBuf) {
     let (a, b, _) = random_octets();
     let first_ip = format!("127.{a}.{b}.1");
     let hello = format!("127.{a}.{b}.250:0");
     let api_bind = format!("127.{a}.{b}.251:0");
     let dns_bind = format!("127.{a}.{b}.252:0");
-    let data = dir.path().join("amtd-lab");
-    let count = DEVICES.to_string();
+    let data = dir.join("amtd-lab");
     let lab = spawn_env(
-        dir.path(),
+        dir,
         &[
             "lab",
             "--count",
-            &count,
+            &count.to_string(),
             "--hold-hellos",
-            "30",
+            &hold.to_string(),
             "--first-ip",
             &first_ip,
             "--hello-bind",
@@ -142,6 +137,106 @@ fn browser_logs_in_watches_the_fleet_powers_a_device_opens_sol_and_downloads_the
             serde_json::from_slice(&std::fs::read(data.join("server.json")).ok()?).ok()?;
         Some(v["api"].as_str()?.to_owned())
     });
+    (lab, api, data)
+}
+
+/// The page and its assets are served (public), with no inline script; unknown assets 404.
+/// The event stream needs credentials, opens with a snapshot of the held fleet (every device
+/// `waiting`), then sends each device's row again as it is provisioned.
+#[test]
+fn page_assets_and_the_live_event_stream() {
+    use std::io::{BufRead, BufReader, Write};
+
+    let dir = tempfile::tempdir().unwrap();
+    let (_lab, api, data) = start_lab(dir.path(), 2, 6);
+    let token = std::fs::read_to_string(data.join("api-token")).unwrap();
+    let token = token.trim();
+
+    let (status, page) = request(&api, "GET", "/", None, b"");
+    assert_eq!(status, 200);
+    let page = String::from_utf8_lossy(&page);
+    assert!(page.contains("/assets/app.js") && page.contains("/assets/xterm.js"));
+    for asset in ["app.js", "app.css", "xterm.js", "xterm.css", "addon-canvas.js"] {
+        let (status, body) = request(&api, "GET", &format!("/assets/{asset}"), None, b"");
+        assert_eq!(status, 200, "{asset}");
+        assert!(body.len() > 100, "{asset} is {} bytes", body.len());
+    }
+    // The bundled xterm.js is the npm package (not the build's stand-in).
+    let (_, xterm) = request(&api, "GET", "/assets/xterm.js", None, b"");
+    assert!(
+        !String::from_utf8_lossy(&xterm).contains("AMTD_NO_TERMINAL"),
+        "this build has no xterm.js"
+    );
+    assert_eq!(request(&api, "GET", "/assets/nope.js", None, b"").0, 404);
+    assert_eq!(request(&api, "GET", "/api/v1/events", None, b"").0, 401);
+
+    let host = api.strip_prefix("http://").unwrap();
+    let mut s = std::net::TcpStream::connect(host).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    write!(
+        s,
+        "GET /api/v1/events HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n\
+         Accept: text/event-stream\r\n\r\n"
+    )
+    .unwrap();
+    let mut r = BufReader::new(s);
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        r.read_line(&mut line).unwrap();
+        if line == "\r\n" {
+            break;
+        }
+        head.push_str(&line);
+    }
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: text/event-stream"),
+        "{head}"
+    );
+    // Events (chunked framing: lines that are not `event:`/`data:` are chunk sizes).
+    let mut event = String::new();
+    let mut snapshot: Option<serde_json::Value> = None;
+    let mut provisioned = std::collections::BTreeSet::new();
+    while provisioned.len() < 2 {
+        let mut line = String::new();
+        assert!(r.read_line(&mut line).unwrap() > 0, "the stream ended");
+        let line = line.trim_end();
+        if let Some(e) = line.strip_prefix("event: ") {
+            event = e.to_owned();
+        } else if let Some(d) = line.strip_prefix("data: ") {
+            let v: serde_json::Value = serde_json::from_str(d).unwrap();
+            match event.as_str() {
+                "snapshot" => snapshot = Some(v),
+                "device" => {
+                    assert!(snapshot.is_some(), "a device event before the snapshot");
+                    if v["status"] == "provisioned" {
+                        provisioned.insert(v["uuid"].as_str().unwrap().to_owned());
+                        assert!(v["fqdn"].as_str().unwrap().ends_with(".amt.test"), "{v}");
+                    }
+                }
+                other => panic!("unexpected event {other}: {v}"),
+            }
+        }
+    }
+    let snapshot = snapshot.unwrap();
+    let rows = snapshot.as_array().unwrap();
+    assert_eq!(rows.len(), 2, "{snapshot}");
+    assert!(
+        rows.iter().all(|r| r["status"] == "waiting"),
+        "the held fleet is waiting in the snapshot: {snapshot}"
+    );
+}
+
+#[test]
+fn browser_logs_in_watches_the_fleet_powers_a_device_opens_sol_and_downloads_the_chain() {
+    let Some(chromium) = browser_available() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (lab, api, data) = start_lab(dir.path(), DEVICES, 30);
+    let count = DEVICES.to_string();
     let password = std::fs::read_to_string(data.join("initial-admin-password"))
         .unwrap()
         .trim()
