@@ -209,6 +209,13 @@ pub enum LeafRequest<'a> {
         /// OID, OU, or both.
         marker: SetupMarker,
     },
+    /// A TLS server certificate for amtd's own API listener (serverAuth).
+    ApiServer {
+        /// DNS names (the first is also the common name); at least one.
+        names: &'a [String],
+        /// IP addresses the listener is reached at.
+        ips: &'a [std::net::IpAddr],
+    },
 }
 
 /// The embedded two-level CA.
@@ -370,6 +377,7 @@ impl EmbeddedCa {
         now: SystemTime,
     ) -> Result<IssuedCert> {
         let o = &self.settings.organization;
+        let mut ips = Vec::new();
         let (subject, purpose, dns, marker, device) = match request {
             LeafRequest::Device { fqdn, uuid } => (
                 profile::device_subject(fqdn, uuid)?,
@@ -378,6 +386,16 @@ impl EmbeddedCa {
                 SetupMarker::Oid,
                 Some(uuid.to_string()),
             ),
+            LeafRequest::ApiServer { names, ips: addrs } => {
+                ips = addrs.to_vec();
+                (
+                    profile::api_server_subject(names, o)?,
+                    Purpose::ApiServer,
+                    names.to_vec(),
+                    SetupMarker::Oid,
+                    None,
+                )
+            }
             LeafRequest::Console { common_name } => (
                 profile::console_subject(common_name, o)?,
                 Purpose::ConsoleClient,
@@ -400,7 +418,7 @@ impl EmbeddedCa {
             AmtProfile {
                 subject,
                 issuer: Some(self.issuing.cert.subject_name().clone()),
-                shape: AmtProfile::leaf_shape(purpose, dns, marker),
+                shape: AmtProfile::leaf_shape(purpose, dns, ips, marker),
                 crl_urls: self.settings.crl_url(CaRole::Issuing).into_iter().collect(),
             },
             &self.issuing.key,

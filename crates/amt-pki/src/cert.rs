@@ -188,6 +188,33 @@ impl Cert {
         }
     }
 
+    /// IP addresses in the subject alternative name extension (entries of another length than
+    /// 4 or 16 octets are skipped).
+    pub fn ip_addresses(&self) -> Vec<std::net::IpAddr> {
+        let Ok(Some((_, san))) = self
+            .parsed
+            .tbs_certificate()
+            .get_extension::<SubjectAltName>()
+        else {
+            return Vec::new();
+        };
+        san.0
+            .iter()
+            .filter_map(|g| match g {
+                GeneralName::IpAddress(o) => match o.as_bytes().len() {
+                    4 => <[u8; 4]>::try_from(o.as_bytes())
+                        .ok()
+                        .map(std::net::IpAddr::from),
+                    16 => <[u8; 16]>::try_from(o.as_bytes())
+                        .ok()
+                        .map(std::net::IpAddr::from),
+                    _ => None,
+                },
+                _ => None,
+            })
+            .collect()
+    }
+
     /// URIs in the CRL distribution points extension.
     pub fn crl_distribution_points(&self) -> Vec<String> {
         let Ok(Some((_, dps))) = self

@@ -42,6 +42,8 @@ pub enum Purpose {
     ConsoleClient,
     /// A provisioning (remote configuration) certificate.
     Provisioning,
+    /// The TLS server certificate of amtd's API listener.
+    ApiServer,
 }
 
 impl std::fmt::Display for Purpose {
@@ -52,6 +54,7 @@ impl std::fmt::Display for Purpose {
             Purpose::DeviceTls => "device-tls",
             Purpose::ConsoleClient => "console-client",
             Purpose::Provisioning => "provisioning",
+            Purpose::ApiServer => "api-server",
         })
     }
 }
@@ -185,6 +188,23 @@ pub fn provisioning_subject(fqdn: &str, organization: &str, marker: SetupMarker)
     build_name(&attrs)
 }
 
+/// Subject of an API server certificate: `CN = <first name>, O = <organization>`; every name
+/// must be a DNS name (no wildcards).
+pub fn api_server_subject(names: &[String], organization: &str) -> Result<Name> {
+    let Some(first) = names.first() else {
+        return Err(PkiError::InvalidInput {
+            field: "API server names",
+            value: String::new(),
+            reason: "at least one DNS name is needed",
+        });
+    };
+    for n in names {
+        validate_fqdn(n, false)?;
+    }
+    check_text("organization", organization)?;
+    build_name(&[(rfc4519::CN, first), (rfc4519::O, organization)])
+}
+
 /// Subject of a CA: `CN = <name>, O = <organization>`.
 pub fn ca_subject(common_name: &str, organization: &str) -> Result<Name> {
     check_text("common name", common_name)?;
@@ -218,6 +238,7 @@ pub(crate) enum Shape {
     Leaf {
         ekus: Vec<ObjectIdentifier>,
         dns: Vec<String>,
+        ips: Vec<std::net::IpAddr>,
     },
 }
 
@@ -232,9 +253,14 @@ pub(crate) struct AmtProfile {
 
 impl AmtProfile {
     /// The leaf shape for a purpose.
-    pub fn leaf_shape(purpose: Purpose, dns: Vec<String>, marker: SetupMarker) -> Shape {
+    pub fn leaf_shape(
+        purpose: Purpose,
+        dns: Vec<String>,
+        ips: Vec<std::net::IpAddr>,
+        marker: SetupMarker,
+    ) -> Shape {
         let ekus = match purpose {
-            Purpose::DeviceTls => vec![oid::SERVER_AUTH],
+            Purpose::DeviceTls | Purpose::ApiServer => vec![oid::SERVER_AUTH],
             Purpose::ConsoleClient => vec![oid::CLIENT_AUTH, oid::AMT_CONSOLE_USAGE],
             Purpose::Provisioning => match marker {
                 SetupMarker::Ou => vec![oid::SERVER_AUTH],
@@ -244,7 +270,7 @@ impl AmtProfile {
             },
             Purpose::RootCa | Purpose::IssuingCa => Vec::new(),
         };
-        Shape::Leaf { ekus, dns }
+        Shape::Leaf { ekus, dns, ips }
     }
 }
 
@@ -305,15 +331,22 @@ impl BuilderProfile for AmtProfile {
         };
         out.push(ext(true, &bc)?);
         out.push(ext(true, &ku)?);
-        if let Shape::Leaf { ekus, dns } = &self.shape {
+        if let Shape::Leaf { ekus, dns, ips } = &self.shape {
             if !ekus.is_empty() {
                 out.push(ext(false, &ExtendedKeyUsage(ekus.clone()))?);
             }
-            if !dns.is_empty() {
-                let names = dns
+            if !dns.is_empty() || !ips.is_empty() {
+                let mut names = dns
                     .iter()
                     .map(|d| Ok(GeneralName::DnsName(Ia5String::new(d)?)))
                     .collect::<der::Result<Vec<_>>>()?;
+                for ip in ips {
+                    let octets = match ip {
+                        std::net::IpAddr::V4(v4) => v4.octets().to_vec(),
+                        std::net::IpAddr::V6(v6) => v6.octets().to_vec(),
+                    };
+                    names.push(GeneralName::IpAddress(OctetString::new(octets)?));
+                }
                 out.push(ext(false, &SubjectAltName(names))?);
             }
         }

@@ -11,11 +11,15 @@
 //! data directory given with `--data-dir`, else the first of `./amtd-lab` (the lab's default),
 //! the `data_dir` of `--config` (or of `./amtd.toml` when present) and `./amtd-data` (the
 //! serve default) that has one. `--server URL` and `--token` override it. The client is a
-//! small blocking HTTP/1.1 client (plain HTTP; the API listens on loopback by default).
+//! small blocking HTTP/1.1 client, over TLS (rustls) for `https://` URLs: the server's
+//! certificate is verified against the CA file named by `server.json` (`ca_file`) or given
+//! with `--cacert`, never against the platform's roots; with neither, an https URL is refused.
+//! Every CLI command that talks to the API connects through [`Api::connect`].
 
-use std::io::{Read as _, Write as _};
+use std::io::{Read, Write};
 use std::net::{TcpStream, ToSocketAddrs as _};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
@@ -36,9 +40,13 @@ pub struct ServerArgs {
     /// Config file of a running `amtd serve` (its data_dir holds server.json).
     #[arg(long)]
     config: Option<PathBuf>,
-    /// API base URL (http://host:port), instead of server.json.
+    /// API base URL (https://host:port or http://host:port), instead of server.json.
     #[arg(long)]
     server: Option<String>,
+    /// PEM file of the CA certificate(s) that verify the API's TLS certificate, instead of the
+    /// ca_file named by server.json.
+    #[arg(long, value_name = "FILE")]
+    cacert: Option<PathBuf>,
     /// API bearer token, instead of the token file named by server.json.
     #[arg(long)]
     token: Option<String>,
@@ -347,18 +355,95 @@ fn text(v: &Value) -> String {
     }
 }
 
-/// A located API: base address and token.
+/// A located API: base address, token and, over https, how its certificate is verified.
 pub(crate) struct Api {
     host: String,
     token: String,
     read_timeout: Duration,
+    tls: Option<TlsTarget>,
+}
+
+/// How the API's certificate is checked: the CA file's certificates as the only roots, and the
+/// URL's host as the name the certificate must carry.
+struct TlsTarget {
+    config: Arc<rustls::ClientConfig>,
+    name: rustls::pki_types::ServerName<'static>,
+    ca_file: PathBuf,
+}
+
+/// A connection to the API: plain TCP or TLS over it.
+pub(crate) enum Conn {
+    /// `http://`.
+    Plain(TcpStream),
+    /// `https://`, handshake done.
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
+}
+
+impl Read for Conn {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match self {
+            Conn::Plain(s) => s.read(buf),
+            Conn::Tls(s) => s.read(buf),
+        }
+    }
+}
+
+impl Write for Conn {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        match self {
+            Conn::Plain(s) => s.write(buf),
+            Conn::Tls(s) => s.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Conn::Plain(s) => s.flush(),
+            Conn::Tls(s) => s.flush(),
+        }
+    }
+}
+
+/// The client TLS configuration trusting only the certificates in `ca_file`.
+fn tls_config(ca_file: &Path) -> Result<Arc<rustls::ClientConfig>> {
+    use rustls::pki_types::pem::PemObject as _;
+    use rustls::pki_types::CertificateDer;
+    let certs = CertificateDer::pem_file_iter(ca_file)
+        .with_context(|| format!("reading the CA file {}", ca_file.display()))?
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| format!("parsing the CA file {}", ca_file.display()))?;
+    let mut roots = rustls::RootCertStore::empty();
+    for c in certs {
+        roots
+            .add(c)
+            .with_context(|| format!("a certificate in {} is not usable", ca_file.display()))?;
+    }
+    if roots.is_empty() {
+        bail!("the CA file {} holds no PEM certificate", ca_file.display());
+    }
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .context("TLS protocol versions")?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    Ok(Arc::new(config))
+}
+
+/// The host part of `host:port` (`[v6]:port` unbracketed).
+fn host_name(authority: &str) -> &str {
+    if let Some(rest) = authority.strip_prefix('[') {
+        return rest.split(']').next().unwrap_or(rest);
+    }
+    authority.rsplit_once(':').map_or(authority, |(h, _)| h)
 }
 
 impl Api {
     /// The API of the server `args` name (see the module doc).
     pub(crate) fn find(args: &ServerArgs) -> Result<Self> {
-        let (url, token) = match (&args.server, &args.token) {
-            (Some(url), Some(token)) => (url.clone(), token.clone()),
+        let (url, token, announced_ca) = match (&args.server, &args.token) {
+            (Some(url), Some(token)) => (url.clone(), token.clone(), None),
             _ => {
                 let dir = data_dir(args)?;
                 let d = discovery::read_discovery(&dir)?;
@@ -366,17 +451,97 @@ impl Api {
                     Some(t) => t.clone(),
                     None => discovery::read_token(&d.token_file)?.expose().to_owned(),
                 };
-                (args.server.clone().unwrap_or(d.api), token)
+                (args.server.clone().unwrap_or(d.api), token, d.ca_file)
             }
         };
-        let Some(rest) = url.strip_prefix("http://") else {
-            bail!("the API URL must be http://host:port, not {url:?}");
+        let (rest, https) = if let Some(rest) = url.strip_prefix("https://") {
+            (rest, true)
+        } else if let Some(rest) = url.strip_prefix("http://") {
+            (rest, false)
+        } else {
+            bail!("the API URL must be https://host:port or http://host:port, not {url:?}");
+        };
+        let host = rest.trim_end_matches('/').to_owned();
+        let tls = if https {
+            let Some(ca_file) = args.cacert.clone().or(announced_ca) else {
+                bail!(
+                    "the API at {url} speaks TLS, but no CA certificate is known to verify it: \
+                     server.json names no ca_file. Pass --cacert FILE (the PEM of the CA that \
+                     issued the server's certificate)"
+                );
+            };
+            let name = rustls::pki_types::ServerName::try_from(host_name(&host).to_owned())
+                .with_context(|| format!("{url:?} has no usable host name"))?;
+            Some(TlsTarget {
+                config: tls_config(&ca_file)?,
+                name,
+                ca_file,
+            })
+        } else {
+            None
         };
         Ok(Self {
-            host: rest.trim_end_matches('/').to_owned(),
+            host,
             token,
             read_timeout: Duration::from_secs(30),
+            tls,
         })
+    }
+
+    /// Opens a connection to the API (TLS handshake done for https), with `read_timeout` on
+    /// reads. Errors say what failed: the address, the connection, or the certificate check.
+    pub(crate) fn connect(&self, read_timeout: Duration) -> Result<Conn> {
+        let addrs: Vec<_> = self
+            .host
+            .to_socket_addrs()
+            .with_context(|| format!("resolving {}", self.host))?
+            .collect();
+        let mut last = None;
+        let mut stream = None;
+        for addr in &addrs {
+            match TcpStream::connect_timeout(addr, Duration::from_secs(5)) {
+                Ok(s) => {
+                    stream = Some(s);
+                    break;
+                }
+                Err(e) => last = Some((*addr, e)),
+            }
+        }
+        let mut s = match (stream, last) {
+            (Some(s), _) => s,
+            (None, Some((addr, e))) => {
+                return Err(e).with_context(|| {
+                    format!(
+                        "connecting to the API at {addr} (is the server still running? a server \
+                         that was killed leaves a stale server.json)"
+                    )
+                })
+            }
+            (None, None) => bail!("no address for {}", self.host),
+        };
+        s.set_read_timeout(Some(read_timeout))?;
+        s.set_write_timeout(Some(Duration::from_secs(30)))?;
+        let Some(t) = &self.tls else {
+            return Ok(Conn::Plain(s));
+        };
+        let mut conn = rustls::ClientConnection::new(t.config.clone(), t.name.clone())
+            .context("starting TLS")?;
+        while conn.is_handshaking() {
+            if let Err(e) = conn.complete_io(&mut s) {
+                let why = e
+                    .get_ref()
+                    .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+                    .map(|r| r.to_string())
+                    .unwrap_or_else(|| e.to_string());
+                bail!(
+                    "TLS handshake with the API at {} failed: {why}. The server's certificate is \
+                     checked against {} (server.json's ca_file, or --cacert)",
+                    self.host,
+                    t.ca_file.display()
+                );
+            }
+        }
+        Ok(Conn::Tls(Box::new(rustls::StreamOwned::new(conn, s))))
     }
 
     /// The same API, waiting up to `timeout` for an answer (long-running requests).
@@ -385,7 +550,8 @@ impl Api {
         self
     }
 
-    /// The API's `host:port` and bearer token, for requests made elsewhere (streamed answers).
+    /// The API's `host:port` and bearer token, for requests made elsewhere (streamed answers;
+    /// open the connection with [`Api::connect`]).
     pub(crate) fn parts(&self) -> (&str, &str) {
         (&self.host, &self.token)
     }
@@ -406,21 +572,7 @@ impl Api {
             Some(b) => serde_json::to_vec(b)?,
             None => Vec::new(),
         };
-        let addr = self
-            .host
-            .to_socket_addrs()
-            .with_context(|| format!("resolving {}", self.host))?
-            .next()
-            .with_context(|| format!("no address for {}", self.host))?;
-        let mut s =
-            TcpStream::connect_timeout(&addr, Duration::from_secs(5)).with_context(|| {
-                format!(
-                    "connecting to the API at {addr} (is the server still running? a server \
-                     that was killed leaves a stale server.json)"
-                )
-            })?;
-        s.set_read_timeout(Some(self.read_timeout))?;
-        s.set_write_timeout(Some(Duration::from_secs(30)))?;
+        let mut s = self.connect(self.read_timeout)?;
         write!(
             s,
             "{method} {path} HTTP/1.1\r\nHost: {}\r\nAuthorization: Bearer {}\r\n\

@@ -161,6 +161,8 @@ pub struct ServerConfig {
     pub api_bind: SocketAddr,
     /// The hello listener (address, port, timeouts, caps, rate limit).
     pub hello: HelloListenerConfig,
+    /// `[server.api_tls]`: TLS on the API listener.
+    pub api_tls: ApiTlsConfig,
     /// `[server.auth]`: API sessions.
     pub auth: ServerAuthConfig,
 }
@@ -192,6 +194,41 @@ impl Default for ServerAuthConfig {
             idle_timeout: None,
         }
     }
+}
+
+/// `[server.api_tls]`: TLS on the API listener. With TLS on, the listener still answers plain
+/// HTTP on the same port, but only for the CRL distribution point (`/crl/…`, which devices
+/// fetch over HTTP); everything else is redirected to https.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ApiTlsConfig {
+    /// Where the listener's certificate comes from.
+    pub mode: ApiTlsMode,
+    /// Extra DNS names for the certificate the embedded CA issues (`localhost` and the bind
+    /// address are always in it).
+    pub names: Vec<String>,
+    /// With mode `off`: allow plain HTTP on an address beyond loopback (`amtd serve` refuses
+    /// otherwise).
+    pub allow_plain_http: bool,
+}
+
+/// Where the API listener's certificate comes from.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum ApiTlsMode {
+    /// Plain HTTP (the default; allowed beyond loopback only with `allow_plain_http`).
+    #[default]
+    Off,
+    /// A certificate issued by the embedded CA, kept in the data directory and re-issued when
+    /// less than 30 days are left or the names change.
+    EmbeddedCa,
+    /// A certificate chain and key from PEM files.
+    Files {
+        /// The certificate chain (leaf first).
+        cert_file: PathBuf,
+        /// The private key (PKCS#8, PKCS#1 or SEC1).
+        key_file: PathBuf,
+        /// The CA certificate(s) that verify the chain, announced to the CLI in server.json.
+        ca_file: Option<PathBuf>,
+    },
 }
 
 /// `[store]`: where provisioning state lives.

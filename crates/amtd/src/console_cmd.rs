@@ -17,7 +17,6 @@
 //! failed. The server is found as for `amtd devices` (see `client`).
 
 use std::io::{BufRead, BufReader, IsTerminal as _, Read as _, Write as _};
-use std::net::{TcpStream, ToSocketAddrs as _};
 use std::time::Duration;
 
 use amt_wire::logs::utc_text;
@@ -345,16 +344,8 @@ fn stream_lines(
 ) -> Result<()> {
     let (host, token) = api.parts();
     let body = serde_json::to_vec(body)?;
-    let addr = host
-        .to_socket_addrs()
-        .with_context(|| format!("resolving {host}"))?
-        .next()
-        .with_context(|| format!("no address for {host}"))?;
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
-        .with_context(|| format!("connecting to the API at {addr} (is the server running?)"))?;
     // Lines come as devices finish; a device may take minutes.
-    s.set_read_timeout(Some(Duration::from_secs(3600)))?;
-    s.set_write_timeout(Some(Duration::from_secs(30)))?;
+    let mut s = api.connect(Duration::from_secs(3600))?;
     write!(
         s,
         "{method} {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n\

@@ -17,7 +17,6 @@
 //! `--json` prints the API's answers instead.
 
 use std::io::{BufRead as _, BufReader, IsTerminal as _, Read as _, Write as _};
-use std::net::{TcpStream, ToSocketAddrs as _};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -26,7 +25,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use serde_json::{json, Value};
 
-use crate::client::{Api, ServerArgs};
+use crate::client::{Api, Conn, ServerArgs};
 
 /// `amtd defense …`.
 #[derive(Args, Debug)]
@@ -529,22 +528,12 @@ fn fleet_run(a: RunArgs, op: &str) -> Result<()> {
     Ok(())
 }
 
-fn connect(api: &Api, read_timeout: Duration) -> Result<TcpStream> {
-    let (host, _) = api.parts();
-    let addr = host
-        .to_socket_addrs()
-        .with_context(|| format!("resolving {host}"))?
-        .next()
-        .with_context(|| format!("no address for {host}"))?;
-    let s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
-        .with_context(|| format!("connecting to the API at {addr}"))?;
-    s.set_read_timeout(Some(read_timeout))?;
-    s.set_write_timeout(Some(Duration::from_secs(30)))?;
-    Ok(s)
+fn connect(api: &Api, read_timeout: Duration) -> Result<Conn> {
+    api.connect(read_timeout)
 }
 
 fn write_request(
-    s: &mut TcpStream,
+    s: &mut Conn,
     api: &Api,
     method: &str,
     path: &str,
@@ -570,7 +559,7 @@ fn write_request(
 const MAX_ANSWER: usize = 64 << 20;
 
 /// Reads the status line and headers: (status, chunked, content length).
-fn read_head(r: &mut BufReader<TcpStream>) -> Result<(u16, bool, Option<usize>)> {
+fn read_head(r: &mut BufReader<Conn>) -> Result<(u16, bool, Option<usize>)> {
     let mut status_line = String::new();
     r.read_line(&mut status_line)?;
     let status: u16 = status_line
@@ -600,7 +589,7 @@ fn read_head(r: &mut BufReader<TcpStream>) -> Result<(u16, bool, Option<usize>)>
 
 /// Reads the body, handing each piece to `on_data` as it arrives.
 fn read_body(
-    r: &mut BufReader<TcpStream>,
+    r: &mut BufReader<Conn>,
     chunked: bool,
     length: Option<usize>,
     mut on_data: impl FnMut(&[u8]) -> Result<()>,

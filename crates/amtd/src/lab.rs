@@ -39,7 +39,7 @@ use anyhow::{bail, Context, Result};
 use clap::Args;
 
 use crate::server::discovery::{self, AuditLog};
-use crate::server::{api, profiles, FqdnPolicy, MappedDevice, ServerCore, ServerParts};
+use crate::server::{api, profiles, tls, FqdnPolicy, MappedDevice, ServerCore, ServerParts};
 
 /// `amtd lab` options.
 #[derive(Args, Debug)]
@@ -83,6 +83,11 @@ pub struct LabArgs {
     /// one is taken).
     #[arg(long, default_value = "127.0.0.1:9953")]
     dns_bind: SocketAddr,
+    /// Serve the API over TLS with a certificate from the lab CA (the CA file is written to
+    /// `<data-dir>/api-ca.pem` and named in server.json); plain HTTP on the same port then
+    /// serves only the CRLs.
+    #[arg(long)]
+    tls: bool,
     /// How long an API session (login) lasts, e.g. 8h, 30m, 90s.
     #[arg(long, default_value = "8h", value_parser = crate::config::parse_duration)]
     session_lifetime: Duration,
@@ -207,6 +212,16 @@ async fn lab(args: LabArgs) -> Result<()> {
         );
     }
 
+    let api_tls = if args.tls {
+        Some(tls::ApiTls::embedded(
+            &mut pki,
+            &args.data_dir,
+            &[],
+            args.api_bind.ip(),
+        )?)
+    } else {
+        None
+    };
     let core = ServerCore::new(ServerParts {
         store,
         pki,
@@ -237,19 +252,27 @@ async fn lab(args: LabArgs) -> Result<()> {
     let auth =
         crate::server::auth::start(core.store(), &args.data_dir, &token, auth_options).await?;
     let router = api::router(core.clone(), auth, AuditLog::new(core.store().clone()));
-    let api_task = tokio::spawn(api::serve(api, router));
-    discovery::write_discovery(&args.data_dir, api_addr)?;
+    let api_url = tls::api_url(api_addr, api_tls.is_some());
+    let ca_file = api_tls.as_ref().and_then(|t| t.ca_file.clone());
+    let api_task = match api_tls {
+        Some(t) => tokio::spawn(tls::serve(api, router, t)),
+        None => tokio::spawn(api::serve(api, router)),
+    };
+    discovery::write_discovery(&args.data_dir, &api_url, ca_file.as_deref())?;
     println!(
-        "amtd lab: {} emulated devices on {} …, hello listener on {}, API on http://{}, DNS \
+        "amtd lab: {} emulated devices on {} …, hello listener on {}, API on {}, DNS \
          (zone {}) on {}, data in {}",
         args.count,
         args.first_ip,
         hello_addr,
-        api_addr,
+        api_url,
         args.domain,
         dns_addr,
         args.data_dir.display()
     );
+    if let Some(f) = &ca_file {
+        println!("amtd lab: API over TLS, CA file {}", f.display());
+    }
 
     let started = Instant::now();
     let deadline = started + Duration::from_secs(args.timeout);

@@ -278,9 +278,7 @@ fn local_console_identity(
 /// A text answer of the API (the PEM trust chain).
 fn get_text(api: &Api, path: &str) -> Result<String> {
     let (host, token) = api.parts();
-    let mut s = std::net::TcpStream::connect(host)
-        .with_context(|| format!("connecting to the API at {host}"))?;
-    s.set_read_timeout(Some(Duration::from_secs(30)))?;
+    let mut s = api.connect(Duration::from_secs(30))?;
     write!(
         s,
         "GET {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n\

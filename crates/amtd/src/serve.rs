@@ -7,6 +7,10 @@
 //! PKCS#12 or PEM, plus those imported into the CA store), starts the hello listener and the
 //! REST API, and writes `<data_dir>/server.json` so the CLI finds it.
 //!
+//! The API speaks TLS when `[server.api_tls] mode` is `embedded-ca` (a certificate from the
+//! embedded CA, see `server::tls`) or `files`; plain HTTP beyond loopback is refused unless
+//! `allow_plain_http = true` says it is meant.
+//!
 //! FQDN discovery follows `[fqdn] strategies` (see `server::fqdn`): the operator mapping,
 //! reverse DNS with forward confirmation asked of the `[dns] resolver` server (only when
 //! `reverse-dns` is listed; never the system resolver), and the device's own settings, which
@@ -26,9 +30,11 @@ use amtd_infra::store::Store;
 use anyhow::{bail, Context, Result};
 use clap::Args;
 
-use crate::config::{CaConfig, Config, FqdnStrategy, ProvisioningCertificateSource, StoreConfig};
+use crate::config::{
+    ApiTlsMode, CaConfig, Config, FqdnStrategy, ProvisioningCertificateSource, StoreConfig,
+};
 use crate::server::discovery::{self, AuditLog};
-use crate::server::{api, profiles, FqdnPolicy, MappedDevice, ServerCore, ServerParts};
+use crate::server::{api, profiles, tls, FqdnPolicy, MappedDevice, ServerCore, ServerParts};
 
 /// `amtd serve` options.
 #[derive(Args, Debug)]
@@ -55,6 +61,7 @@ pub fn run(args: ServeArgs) -> Result<()> {
 }
 
 async fn serve(config: Config, concurrency: usize) -> Result<()> {
+    check_plain_http(&config)?;
     let data_dir = config.server.data_dir.clone();
     std::fs::create_dir_all(&data_dir)
         .with_context(|| format!("creating the data directory {}", data_dir.display()))?;
@@ -82,6 +89,24 @@ async fn serve(config: Config, concurrency: usize) -> Result<()> {
         .await
         .context("opening the store")?;
 
+    let api_tls = match &config.server.api_tls.mode {
+        ApiTlsMode::Off => None,
+        ApiTlsMode::EmbeddedCa => Some(tls::ApiTls::embedded(
+            &mut pki,
+            &data_dir,
+            &config.server.api_tls.names,
+            config.server.api_bind.ip(),
+        )?),
+        ApiTlsMode::Files {
+            cert_file,
+            key_file,
+            ca_file,
+        } => Some(tls::ApiTls::from_files(
+            cert_file,
+            key_file,
+            ca_file.as_deref(),
+        )?),
+    };
     let certs = provisioning_certs(&config, &pki)?;
     if certs.is_empty() {
         eprintln!(
@@ -123,10 +148,10 @@ async fn serve(config: Config, concurrency: usize) -> Result<()> {
     let hello_handle = listener.spawn()?;
 
     let api_bind = config.server.api_bind;
-    if !api_bind.ip().is_loopback() {
+    if !api_bind.ip().is_loopback() && api_tls.is_none() {
         eprintln!(
-            "amtd serve: the API on {api_bind} is plain HTTP beyond loopback; put a TLS proxy in \
-             front of it"
+            "amtd serve: the API on {api_bind} is plain HTTP beyond loopback \
+             ([server.api_tls] allow_plain_http = true)"
         );
     }
     let api_listener = tokio::net::TcpListener::bind(api_bind)
@@ -141,10 +166,22 @@ async fn serve(config: Config, concurrency: usize) -> Result<()> {
     };
     let auth = crate::server::auth::start(core.store(), &data_dir, &token, auth_options).await?;
     let router = api::router(core.clone(), auth, AuditLog::new(core.store().clone()));
-    let api_task = tokio::spawn(api::serve(api_listener, router));
-    discovery::write_discovery(&data_dir, api_addr)?;
+    let api_url = tls::api_url(api_addr, api_tls.is_some());
+    let ca_file = api_tls.as_ref().and_then(|t| t.ca_file.clone());
+    let api_task = match api_tls {
+        Some(t) => {
+            println!("amtd serve: API certificate for {}", t.names.join(", "));
+            tokio::spawn(tls::serve(api_listener, router, t))
+        }
+        None => tokio::spawn(api::serve(api_listener, router)),
+    };
+    discovery::write_discovery(&data_dir, &api_url, ca_file.as_deref())?;
     println!(
-        "amtd serve: hello listener on {hello_addr}, API on http://{api_addr}, data in {}",
+        "amtd serve: hello listener on {hello_addr}, API on {api_url}{}, data in {}",
+        ca_file
+            .as_ref()
+            .map(|f| format!(" (CA file {})", f.display()))
+            .unwrap_or_default(),
         data_dir.display()
     );
 
@@ -164,6 +201,23 @@ async fn serve(config: Config, concurrency: usize) -> Result<()> {
     hello_handle.shutdown().await;
     core.store().close().await;
     Ok(())
+}
+
+/// Plain HTTP beyond loopback is refused unless the config says it is wanted: the API carries
+/// passwords, tokens and session cookies.
+fn check_plain_http(config: &Config) -> Result<()> {
+    let t = &config.server.api_tls;
+    let bind = config.server.api_bind;
+    if t.mode != ApiTlsMode::Off || bind.ip().is_loopback() || t.allow_plain_http {
+        return Ok(());
+    }
+    bail!(
+        "refusing to serve the API in plain HTTP on {bind}, beyond loopback: passwords, tokens \
+         and session cookies would cross the network in the clear. Turn TLS on with\n  \
+         [server.api_tls]\n  mode = \"embedded-ca\"   # or \"files\" with cert_file and key_file\n\
+         or bind the API to loopback (api_bind = \"127.0.0.1:9972\") behind a TLS proxy, or, if \
+         the network is trusted, set\n  [server.api_tls]\n  allow_plain_http = true"
+    )
 }
 
 async fn shutdown_signal() {

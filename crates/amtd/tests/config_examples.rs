@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use amtd_infra::hello_listener::TrailingPolicy;
 use config::{
-    CaConfig, CheckConfig, Config, ConfigError, DhcpConfig, FqdnStrategy,
+    ApiTlsMode, CaConfig, CheckConfig, Config, ConfigError, DhcpConfig, FqdnStrategy,
     ProvisioningCertificateSource, StoreConfig, TlsMode, TsigAlgorithm, UserConsent,
 };
 
@@ -53,8 +53,12 @@ fn example_config_states_the_defaults_and_both_certificate_forms() {
     let c = Config::load(&path).unwrap();
     let base = path.parent().unwrap();
     let defaults = Config::defaults(base).unwrap();
-    // The example spells out the defaults for [server], [store], [ca] paths and [lab].
-    assert_eq!(c.server, defaults.server);
+    // The example spells out the defaults for [server] (but for TLS on the API), [store], [ca]
+    // paths and [lab].
+    let mut server = c.server.clone();
+    assert_eq!(server.api_tls.mode, ApiTlsMode::EmbeddedCa);
+    server.api_tls = defaults.server.api_tls.clone();
+    assert_eq!(server, defaults.server);
     assert_eq!(c.store, defaults.store);
     assert_eq!(c.lab, defaults.lab);
     assert_eq!(c.maintenance, defaults.maintenance);
@@ -166,6 +170,62 @@ fn values_reach_the_runtime_types() {
     // The CA defaults follow data_dir.
     assert!(
         matches!(&c.ca, CaConfig::Embedded { dir, .. } if dir == Path::new("/var/lib/amtd/ca"))
+    );
+}
+
+#[test]
+fn api_tls_section_reaches_the_runtime_types_and_is_checked() {
+    let c = load("").unwrap();
+    assert_eq!(c.server.api_tls.mode, ApiTlsMode::Off);
+    assert!(!c.server.api_tls.allow_plain_http);
+    let c =
+        load("[server.api_tls]\nmode = \"embedded-ca\"\nnames = [\"amtd.example.com\"]\n").unwrap();
+    assert_eq!(c.server.api_tls.mode, ApiTlsMode::EmbeddedCa);
+    assert_eq!(c.server.api_tls.names, ["amtd.example.com"]);
+    let c = load(
+        "[server.api_tls]\nmode = \"files\"\ncert_file = \"tls/api.pem\"\n\
+         key_file = \"/keys/api.key\"\n",
+    )
+    .unwrap();
+    assert_eq!(
+        c.server.api_tls.mode,
+        ApiTlsMode::Files {
+            cert_file: "/etc/amtd/tls/api.pem".into(),
+            key_file: "/keys/api.key".into(),
+            ca_file: None,
+        }
+    );
+    let c =
+        load("[server]\napi_bind = \"0.0.0.0:9972\"\n[server.api_tls]\nallow_plain_http = true\n")
+            .unwrap();
+    assert!(c.server.api_tls.allow_plain_http);
+
+    let p = problems(
+        "[server.api_tls]\nmode = \"files\"\nnames = [\"bad name\"]\nallow_plain_http = true\n",
+    );
+    assert!(
+        p.iter()
+            .any(|m| m.starts_with("server.api_tls.mode: ") && m.contains("cert_file and key_file")),
+        "{p:?}"
+    );
+    assert!(
+        p.iter().any(|m| m.starts_with("server.api_tls.names[0]: ")),
+        "{p:?}"
+    );
+    let p = problems("[server.api_tls]\nmode = \"on\"\ncert_file = \"a.pem\"\n");
+    assert!(p.iter().any(|m| m.contains("unknown mode \"on\"")), "{p:?}");
+    let p = problems(
+        "[server.api_tls]\nmode = \"embedded-ca\"\ncert_file = \"a.pem\"\nallow_plain_http = true\n",
+    );
+    assert!(
+        p.iter()
+            .any(|m| m.starts_with("server.api_tls.cert_file: ") && m.contains("\"files\"")),
+        "{p:?}"
+    );
+    assert!(
+        p.iter()
+            .any(|m| m.starts_with("server.api_tls.allow_plain_http: ")),
+        "{p:?}"
     );
 }
 

@@ -210,6 +210,7 @@ fn devices_lease_from_kea_register_through_ddns_find_the_server_in_bind_and_are_
         dir.path(),
         &format!(
             "[server]\napi_bind = \"{server}:9972\"\nhello_bind = \"{server}\"\n\
+             [server.api_tls]\nallow_plain_http = true\n\
              [[provisioning_certificate]]\nname = \"acm\"\npkcs12 = \"prov.pfx\"\n\
              pkcs12_password_env = \"AMTD_TEST_PFX_PASSWORD\"\n\
              [fqdn]\nstrategies = [\"dhcp-lease\", \"reverse-dns\", \"device-settings\"]\n\
@@ -617,6 +618,7 @@ fn the_lease_name_wins_over_a_stale_ptr_the_conflict_is_recorded_and_amtd_regist
     .unwrap();
     let config = format!(
         "[server]\napi_bind = \"{server}:9972\"\nhello_bind = \"{server}\"\n\
+         [server.api_tls]\nallow_plain_http = true\n\
          [[provisioning_certificate]]\nname = \"acm\"\npkcs12 = \"prov.pfx\"\n\
          pkcs12_password_env = \"AMTD_TEST_PFX_PASSWORD\"\n\
          [fqdn]\nstrategies = [\"dhcp-lease\", \"reverse-dns\"]\n\

@@ -11,6 +11,7 @@
 //! crl/root.crl, crl/issuing.crl       DER, what the server publishes at the distribution points
 //! provisioning/<id>.pem, <id>.key.sealed   imported provisioning certificates
 //! console/identity.sealed    the server's own mutual-TLS console certificate and key (M9)
+//! api/identity.sealed        the API listener's TLS server certificate and key
 //! ```
 //!
 //! Rules: every write is atomic (temporary file, fsync, rename). Only [`PkiStore::init`]
@@ -19,6 +20,7 @@
 //! names the file. One writer at a time is assumed (the server, or the CLI while the server is
 //! stopped).
 
+mod api_server;
 mod console;
 pub mod crl_fetch;
 mod error;
@@ -38,6 +40,7 @@ use amt_pki::{
 };
 use serde::{Deserialize, Serialize};
 
+pub use api_server::{ApiServerChange, ApiServerIdentity};
 pub use console::{ConsoleChange, ConsoleIdentity};
 pub use error::PkiStoreError;
 pub use files::Kek;

@@ -37,6 +37,7 @@ pub(super) struct RawServer {
     pub(super) hello_rate_burst: Option<i64>,
     pub(super) hello_rate_max_sources: Option<i64>,
     pub(super) hello_trailing_bytes: Option<String>,
+    pub(super) api_tls: RawApiTls,
     pub(super) auth: RawServerAuth,
 }
 
@@ -45,6 +46,17 @@ pub(super) struct RawServer {
 pub(super) struct RawServerAuth {
     pub(super) session_lifetime: Option<String>,
     pub(super) idle_timeout: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub(super) struct RawApiTls {
+    pub(super) mode: Option<String>,
+    pub(super) cert_file: Option<String>,
+    pub(super) key_file: Option<String>,
+    pub(super) ca_file: Option<String>,
+    pub(super) names: Option<Vec<String>>,
+    pub(super) allow_plain_http: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -10,8 +10,8 @@ use amt_wsman::classes::amt::Realm;
 use amtd_infra::hello_listener::{HelloListenerConfig, RateLimit, TrailingPolicy};
 
 use super::raw::{
-    RawCa, RawCheck, RawConfig, RawDhcp, RawDns, RawFqdn, RawLab, RawMaintenance, RawProfile,
-    RawProvisioningCertificate, RawServer, RawStore,
+    RawApiTls, RawCa, RawCheck, RawConfig, RawDhcp, RawDns, RawFqdn, RawLab, RawMaintenance,
+    RawProfile, RawProvisioningCertificate, RawServer, RawStore,
 };
 use super::*;
 
@@ -226,35 +226,6 @@ fn env_name(p: &mut Problems, path: &str, v: Option<&String>) -> Option<EnvVarNa
     p.check(path, EnvVarName::parse(v))
 }
 
-/// `[server.auth]`: durations from 1 s to 30 days.
-fn validate_server_auth(
-    raw: &super::raw::RawServerAuth,
-    p: &mut Problems,
-) -> Option<ServerAuthConfig> {
-    let defaults = ServerAuthConfig::default();
-    let in_range = |s: &str| {
-        duration(s).and_then(|d| {
-            if d < Duration::from_secs(1) || d > Duration::from_secs(30 * 86_400) {
-                Err(format!("{s:?} is out of range (1s-720h)"))
-            } else {
-                Ok(d)
-            }
-        })
-    };
-    let lifetime = match &raw.session_lifetime {
-        Some(s) => p.check("server.auth.session_lifetime", in_range(s)),
-        None => Some(defaults.session_lifetime),
-    };
-    let idle = match &raw.idle_timeout {
-        Some(s) => p.check("server.auth.idle_timeout", in_range(s)).map(Some),
-        None => Some(None),
-    };
-    Some(ServerAuthConfig {
-        session_lifetime: lifetime?,
-        idle_timeout: idle?,
-    })
-}
-
 fn validate_server(raw: &RawServer, base: &Path, p: &mut Problems) -> Option<ServerConfig> {
     let before = p.0.len();
     let data_dir = match &raw.data_dir {
@@ -329,6 +300,7 @@ fn validate_server(raw: &RawServer, base: &Path, p: &mut Problems) -> Option<Ser
             None
         }
     };
+    let api_tls = validate_api_tls(&raw.api_tls, base, p);
     let auth = validate_server_auth(&raw.auth, p);
     if p.0.len() > before {
         return None;
@@ -336,6 +308,7 @@ fn validate_server(raw: &RawServer, base: &Path, p: &mut Problems) -> Option<Ser
     Some(ServerConfig {
         data_dir: data_dir?,
         api_bind: api_bind?,
+        api_tls: api_tls?,
         auth: auth?,
         hello: HelloListenerConfig {
             bind: SocketAddr::new(hello_ip?, hello_port?),
@@ -349,6 +322,107 @@ fn validate_server(raw: &RawServer, base: &Path, p: &mut Problems) -> Option<Ser
             trailing: trailing?,
             ..defaults
         },
+    })
+}
+
+/// `[server.auth]`: durations from 1 s to 30 days.
+fn validate_server_auth(
+    raw: &super::raw::RawServerAuth,
+    p: &mut Problems,
+) -> Option<ServerAuthConfig> {
+    let defaults = ServerAuthConfig::default();
+    let in_range = |s: &str| {
+        duration(s).and_then(|d| {
+            if d < Duration::from_secs(1) || d > Duration::from_secs(30 * 86_400) {
+                Err(format!("{s:?} is out of range (1s-720h)"))
+            } else {
+                Ok(d)
+            }
+        })
+    };
+    let lifetime = match &raw.session_lifetime {
+        Some(s) => p.check("server.auth.session_lifetime", in_range(s)),
+        None => Some(defaults.session_lifetime),
+    };
+    let idle = match &raw.idle_timeout {
+        Some(s) => p.check("server.auth.idle_timeout", in_range(s)).map(Some),
+        None => Some(None),
+    };
+    Some(ServerAuthConfig {
+        session_lifetime: lifetime?,
+        idle_timeout: idle?,
+    })
+}
+
+fn validate_api_tls(raw: &RawApiTls, base: &Path, p: &mut Problems) -> Option<ApiTlsConfig> {
+    let before = p.0.len();
+    let file = |p: &mut Problems, key: &str, v: &Option<String>| -> Option<PathBuf> {
+        let v = v.as_ref()?;
+        p.check(&format!("server.api_tls.{key}"), nonempty_path(v))
+            .map(|v| resolve(base, v))
+    };
+    let cert_file = file(p, "cert_file", &raw.cert_file);
+    let key_file = file(p, "key_file", &raw.key_file);
+    let ca_file = file(p, "ca_file", &raw.ca_file);
+    let mode = match raw.mode.as_deref() {
+        None | Some("off") => Some(ApiTlsMode::Off),
+        Some("embedded-ca") => Some(ApiTlsMode::EmbeddedCa),
+        Some("files") => match (&cert_file, &key_file) {
+            (Some(c), Some(k)) => Some(ApiTlsMode::Files {
+                cert_file: c.clone(),
+                key_file: k.clone(),
+                ca_file: ca_file.clone(),
+            }),
+            _ => {
+                p.add(
+                    "server.api_tls.mode",
+                    "\"files\" needs cert_file and key_file (PEM)",
+                );
+                None
+            }
+        },
+        Some(other) => {
+            p.add(
+                "server.api_tls.mode",
+                format!("unknown mode {other:?} (off, embedded-ca or files)"),
+            );
+            None
+        }
+    };
+    if !matches!(mode, Some(ApiTlsMode::Files { .. }) | None) {
+        for (key, v) in [
+            ("cert_file", &raw.cert_file),
+            ("key_file", &raw.key_file),
+            ("ca_file", &raw.ca_file),
+        ] {
+            if v.is_some() {
+                p.add(
+                    format!("server.api_tls.{key}"),
+                    "is only used with mode = \"files\"",
+                );
+            }
+        }
+    }
+    let names = raw.names.clone().unwrap_or_default();
+    for (i, n) in names.iter().enumerate() {
+        if let Err(e) = amt_pki::profile::validate_fqdn(n, false) {
+            p.add(format!("server.api_tls.names[{i}]"), e.to_string());
+        }
+    }
+    let allow_plain_http = raw.allow_plain_http.unwrap_or(false);
+    if allow_plain_http && matches!(mode, Some(ref m) if *m != ApiTlsMode::Off) {
+        p.add(
+            "server.api_tls.allow_plain_http",
+            "is only used with mode = \"off\"",
+        );
+    }
+    if p.0.len() > before {
+        return None;
+    }
+    Some(ApiTlsConfig {
+        mode: mode?,
+        names,
+        allow_plain_http,
     })
 }
 

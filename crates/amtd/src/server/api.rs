@@ -149,6 +149,7 @@ pub fn router(core: Arc<ServerCore>, auth: Arc<super::auth::Auth>, audit: AuditL
             auth,
             super::auth::layer,
         ))
+        .layer(axum::middleware::from_fn(super::headers::layer))
 }
 
 /// Serves the router on an already bound listener until the task is dropped.

@@ -1,6 +1,7 @@
 //! Runtime files in the data directory: the API token (`api-token`, mode 0600, generated at
-//! first start), the discovery file `server.json` (API address and token file, so the CLI finds
-//! a running `amtd lab` or `amtd serve` without flags), and [`AuditLog`], the server's front
+//! first start), the discovery file `server.json` (API URL, token file and, over TLS, the CA
+//! file that verifies the listener, so the CLI finds a running `amtd lab` or `amtd serve`
+//! without flags), and [`AuditLog`], the server's front
 //! to the hash-chained audit log in the store (amtd-infra `store::audit`).
 //!
 //! The audit log used to be `audit.jsonl` in the data directory; it is no longer written: the
@@ -25,10 +26,14 @@ pub const DISCOVERY_FILE: &str = "server.json";
 /// What `server.json` says about a running server.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Discovery {
-    /// Base URL of the REST API, e.g. `http://127.0.0.1:9972`.
+    /// Base URL of the REST API, e.g. `http://127.0.0.1:9972` or `https://127.0.0.1:9972`.
     pub api: String,
     /// The file holding the bearer token.
     pub token_file: PathBuf,
+    /// With an https URL: the PEM file of the CA certificate(s) that verify the listener's
+    /// certificate (absolute path), when the server knows one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ca_file: Option<PathBuf>,
     /// Process id of the server.
     pub pid: u32,
 }
@@ -73,12 +78,14 @@ fn write_private(path: &Path, data: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// Writes `<data_dir>/server.json` for a server whose API listens on `api`.
-pub fn write_discovery(data_dir: &Path, api: SocketAddr) -> Result<PathBuf> {
+/// Writes `<data_dir>/server.json` for a server whose API is at the URL `api`
+/// ([`super::tls::api_url`]), with the CA file that verifies its certificate (made absolute).
+pub fn write_discovery(data_dir: &Path, api: &str, ca_file: Option<&Path>) -> Result<PathBuf> {
     let token_file = std::path::absolute(data_dir.join(TOKEN_FILE))?;
     let d = Discovery {
-        api: format!("http://{api}"),
+        api: api.to_owned(),
         token_file,
+        ca_file: ca_file.map(std::path::absolute).transpose()?,
         pid: std::process::id(),
     };
     let path = data_dir.join(DISCOVERY_FILE);

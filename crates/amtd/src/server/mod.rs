@@ -13,12 +13,14 @@ mod api_users;
 pub mod auth;
 pub mod discovery;
 pub mod fqdn;
+pub mod headers;
 mod hello_log;
 mod hooks;
 pub mod maintenance;
 pub mod profiles;
 mod recovery;
 pub mod routes;
+pub mod tls;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
