@@ -5,8 +5,8 @@
 //
 // Environment: AMTD_URL (the console), AMTD_USER, AMTD_PASSWORD, AMTD_DEVICES (fleet size),
 // AMTD_ARTIFACTS (directory for screenshots and the downloaded trust chain), CHROMIUM (default
-// /usr/bin/chromium), AMTD_CA_FILE (optional: the listener is https with this CA; Chromium is
-// told to accept the lab CA's certificate for this run only).
+// /usr/bin/chromium), AMTD_SPKI (optional, for an https console: the base64 SHA-256 of the
+// listener certificate's public key, the one key Chromium is told to accept).
 'use strict';
 
 const fs = require('fs');
@@ -39,14 +39,12 @@ function step(name) {
 
 async function main() {
   fs.mkdirSync(out, { recursive: true });
-  const browser = await chromium.launch({
-    executablePath,
-    headless: true,
-    args: ['--no-sandbox', '--disable-dev-shm-usage'],
-  });
+  const args = ['--no-sandbox', '--disable-dev-shm-usage'];
+  // An https console: accept exactly the listener's key (no blanket certificate-error bypass).
+  if (process.env.AMTD_SPKI) args.push('--ignore-certificate-errors-spki-list=' + process.env.AMTD_SPKI);
+  const browser = await chromium.launch({ executablePath, headless: true, args });
   const context = await browser.newContext({
     acceptDownloads: true,
-    ignoreHTTPSErrors: Boolean(process.env.AMTD_CA_FILE),
     viewport: { width: 1400, height: 1000 },
   });
   page = await context.newPage();
@@ -71,6 +69,8 @@ async function main() {
   await page.click('#login-submit');
   await page.waitForSelector('[data-testid=devices]');
   findings.who = await page.textContent('#who-name');
+  const cookie = (await context.cookies()).find((c) => c.name === 'amtd_session');
+  findings.session_cookie = cookie ? { secure: cookie.secure, httpOnly: cookie.httpOnly, sameSite: cookie.sameSite } : null;
   step('logged in as ' + findings.who);
 
   // 2. Watch the fleet get provisioned, without reloading the page.

@@ -64,6 +64,31 @@ fn browser_available() -> Option<PathBuf> {
     }
 }
 
+/// The base64 SHA-256 of the listener certificate's SubjectPublicKeyInfo (what Chromium's
+/// `--ignore-certificate-errors-spki-list` takes), fetched and computed with openssl.
+fn listener_spki(host: &str, dir: &Path) -> String {
+    let out = Command::new("openssl")
+        .args(["s_client", "-connect", host, "-servername", "localhost", "-showcerts"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run openssl s_client");
+    let pem = String::from_utf8_lossy(&out.stdout);
+    let leaf = pem_blocks(&pem)
+        .into_iter()
+        .next()
+        .unwrap_or_else(|| panic!("no certificate from {host}: {}", text(&out)));
+    let file = dir.join("listener.pem");
+    std::fs::write(&file, leaf).unwrap();
+    let script = format!(
+        "openssl x509 -in {} -pubkey -noout | openssl pkey -pubin -outform der | \
+         openssl dgst -sha256 -binary | base64",
+        file.display()
+    );
+    let out = Command::new("sh").args(["-c", &script]).output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
 /// Splits a PEM bundle into its certificates' PEM blocks.
 fn pem_blocks(pem: &str) -> Vec<String> {
     let mut out = Vec::new();
@@ -105,33 +130,33 @@ fn subject_issuer(dir: &Path, pem: &str, i: usize) -> (String, String) {
 }
 
 /// Starts `amtd lab` (hellos held `hold` seconds) in `dir`: (process, API URL, data dir).
-fn start_lab(dir: &Path, count: usize, hold: u64) -> (Running, String, PathBuf) {
+fn start_lab(dir: &Path, count: usize, hold: u64, tls: bool) -> (Running, String, PathBuf) {
     let (a, b, _) = random_octets();
     let first_ip = format!("127.{a}.{b}.1");
     let hello = format!("127.{a}.{b}.250:0");
     let api_bind = format!("127.{a}.{b}.251:0");
     let dns_bind = format!("127.{a}.{b}.252:0");
     let data = dir.join("amtd-lab");
-    let lab = spawn_env(
-        dir,
-        &[
-            "lab",
-            "--count",
-            &count.to_string(),
-            "--hold-hellos",
-            &hold.to_string(),
-            "--first-ip",
-            &first_ip,
-            "--hello-bind",
-            &hello,
-            "--api-bind",
-            &api_bind,
-            "--dns-bind",
-            &dns_bind,
-        ],
-        &[],
-        "lab.log",
-    );
+    let (count, hold) = (count.to_string(), hold.to_string());
+    let mut args = vec![
+        "lab",
+        "--count",
+        &count,
+        "--hold-hellos",
+        &hold,
+        "--first-ip",
+        &first_ip,
+        "--hello-bind",
+        &hello,
+        "--api-bind",
+        &api_bind,
+        "--dns-bind",
+        &dns_bind,
+    ];
+    if tls {
+        args.push("--tls");
+    }
+    let lab = spawn_env(dir, &args, &[], "lab.log");
     let api = wait_for("the lab's server.json", Duration::from_secs(120), || {
         let v: serde_json::Value =
             serde_json::from_slice(&std::fs::read(data.join("server.json")).ok()?).ok()?;
@@ -148,7 +173,7 @@ fn page_assets_and_the_live_event_stream() {
     use std::io::{BufRead, BufReader, Write};
 
     let dir = tempfile::tempdir().unwrap();
-    let (_lab, api, data) = start_lab(dir.path(), 2, 6);
+    let (_lab, api, data) = start_lab(dir.path(), 2, 6, false);
     let token = std::fs::read_to_string(data.join("api-token")).unwrap();
     let token = token.trim();
 
@@ -235,8 +260,13 @@ fn browser_logs_in_watches_the_fleet_powers_a_device_opens_sol_and_downloads_the
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let (lab, api, data) = start_lab(dir.path(), DEVICES, 30);
+    // Over TLS, as an enterprise runs it: the lab CA's certificate on the listener, the session
+    // cookie Secure, SOL over wss://. Chromium accepts exactly the listener's key (its SPKI
+    // hash, as openssl computes it), nothing else.
+    let (lab, api, data) = start_lab(dir.path(), DEVICES, 30, true);
+    assert!(api.starts_with("https://"), "{api}");
     let count = DEVICES.to_string();
+    let spki = listener_spki(api.strip_prefix("https://").unwrap(), dir.path());
     let password = std::fs::read_to_string(data.join("initial-admin-password"))
         .unwrap()
         .trim()
@@ -255,6 +285,7 @@ fn browser_logs_in_watches_the_fleet_powers_a_device_opens_sol_and_downloads_the
         .env("AMTD_DEVICES", &count)
         .env("AMTD_ARTIFACTS", &artifacts)
         .env("CHROMIUM", &chromium)
+        .env("AMTD_SPKI", &spki)
         .output()
         .expect("run node");
     let log = std::fs::read_to_string(dir.path().join("lab.log")).unwrap_or_default();
@@ -308,6 +339,12 @@ fn browser_logs_in_watches_the_fleet_powers_a_device_opens_sol_and_downloads_the
         "{f}"
     );
     assert_eq!(f["after_logout"], 401);
+    // The session cookie the browser held: Secure (TLS), HttpOnly, SameSite=Strict.
+    assert_eq!(
+        f["session_cookie"],
+        serde_json::json!({ "secure": true, "httpOnly": true, "sameSite": "Strict" }),
+        "{f}"
+    );
     // No Content-Security-Policy violation on any page (no inline script or style).
     assert_eq!(f["csp_violations"], serde_json::json!([]), "{f}");
 
