@@ -474,7 +474,7 @@ fn lab_with_tls_announces_the_https_url_and_its_ca_file() {
     assert!(text.contains(&format!("API on https://{ip}:")), "{text}");
     let ca = dir.path().join("lab-data/api-ca.pem");
     assert!(
-        text.contains(&format!("CA file {}", ca.display())) || text.contains("CA file /"),
+        text.contains(&format!("CA file {}", ca.display())),
         "{text}"
     );
     let d: Value =
@@ -488,4 +488,124 @@ fn lab_with_tls_announces_the_https_url_and_its_ca_file() {
     );
     assert!(ok, "{out}");
     drop(lab);
+}
+
+#[test]
+fn files_mode_serves_the_operators_certificate_and_announces_its_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, port) = support::random_octets();
+    let ip = format!("127.{a}.{b}.201");
+    std::fs::create_dir_all(dir.path().join("amtd-data")).unwrap();
+    let out = support::amtd(
+        dir.path(),
+        &[
+            "ca",
+            "init",
+            "--store",
+            "amtd-data/ca",
+            "--kek",
+            "amtd-data/ca.kek",
+            "--create-kek",
+        ],
+    );
+    assert!(out.status.success(), "{}", support::text(&out));
+    // An operator's CA and a server certificate from it (ECDSA P-256).
+    let openssl = |args: &[&str]| {
+        let st = Command::new("openssl")
+            .args(args)
+            .current_dir(dir.path())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .unwrap();
+        assert!(st.success(), "openssl {args:?}");
+    };
+    let ec = [
+        "-newkey",
+        "ec",
+        "-pkeyopt",
+        "ec_paramgen_curve:prime256v1",
+        "-nodes",
+    ];
+    openssl(
+        &[
+            &["req", "-x509"][..],
+            &ec,
+            &["-days", "2", "-subj", "/CN=operator CA"],
+            &["-keyout", "ca.key", "-out", "ca.pem"],
+        ]
+        .concat(),
+    );
+    openssl(
+        &[
+            &["req"][..],
+            &ec,
+            &["-subj", "/CN=amtd operator cert"],
+            &["-keyout", "api.key", "-out", "api.csr"],
+        ]
+        .concat(),
+    );
+    std::fs::write(
+        dir.path().join("ext.cnf"),
+        format!(
+            "subjectAltName=DNS:localhost,IP:{ip}\nbasicConstraints=CA:FALSE\n\
+             extendedKeyUsage=serverAuth\n"
+        ),
+    )
+    .unwrap();
+    openssl(&[
+        "x509",
+        "-req",
+        "-in",
+        "api.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-days",
+        "2",
+        "-extfile",
+        "ext.cnf",
+        "-out",
+        "api.pem",
+    ]);
+    std::fs::write(
+        dir.path().join("amtd.toml"),
+        format!(
+            "[server]\napi_bind = \"{ip}:0\"\nhello_bind = \"{ip}\"\nhello_port = {port}\n\
+             [server.api_tls]\nmode = \"files\"\ncert_file = \"api.pem\"\nkey_file = \"api.key\"\n\
+             ca_file = \"ca.pem\"\n"
+        ),
+    )
+    .unwrap();
+    let _serve = support::spawn_env(
+        dir.path(),
+        &["serve", "--config", "amtd.toml"],
+        &[],
+        "serve.log",
+    );
+    let devices = support::wait_for("amtd serve's API", Duration::from_secs(60), || {
+        let out = support::amtd(dir.path(), &["devices", "--json"]);
+        out.status.success().then_some(out.stdout)
+    });
+    assert!(serde_json::from_slice::<Value>(&devices)
+        .unwrap()
+        .is_array());
+    let d: Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("amtd-data/server.json")).unwrap())
+            .unwrap();
+    let api = d["api"].as_str().unwrap();
+    assert!(api.starts_with(&format!("https://{ip}:")), "{api}");
+    assert_eq!(
+        Path::new(d["ca_file"].as_str().unwrap()),
+        dir.path().join("ca.pem")
+    );
+    let (ok, out) = s_client(
+        authority(api),
+        d["ca_file"].as_str().unwrap(),
+        &["-verify_ip", &ip],
+    );
+    assert!(ok, "{out}");
+    assert!(out.contains("amtd operator cert"), "{out}");
 }
