@@ -171,9 +171,24 @@ async function main() {
   await page.waitForSelector('[data-testid=hellos] tbody tr');
   findings.hello_rows = await page.$$eval('[data-testid=hellos] tbody tr', (r) => r.length);
   await snap('hellos');
+  // Readiness: run the check (administrator) and read the per-team report.
   await page.goto(url + '#/readiness');
-  await page.waitForSelector('main h1');
+  await page.click('[data-testid=check-run]');
+  await page.waitForSelector('[data-testid=check-summary]', { timeout: 120000 });
+  findings.check_teams = await page.$$eval('table[data-testid^=check-]', (t) => t.map((x) => x.dataset.testid.slice(6)));
   await snap('readiness');
+  // PKI: revoke one device certificate from the page; its status and the CRL count follow.
+  await page.goto(url + '#/pki');
+  await page.fill('[data-testid=cert-search]', 'amtdev00003');
+  await page.selectOption('[data-testid=revoke-reason]', 'decommissioned');
+  await page.waitForFunction(() => document.querySelectorAll('[data-testid=certificates] tbody tr [data-testid^=revoke-]').length === 1);
+  await page.click('[data-testid=certificates] tbody tr [data-testid^=revoke-]');
+  await page.waitForSelector('#confirm[open]');
+  await page.click('#confirm-ok');
+  await page.waitForFunction(() => /revoked decommissioned/.test(document.querySelector('[data-testid=certificates] tbody').textContent));
+  await page.waitForFunction(() => [...document.querySelectorAll('[data-testid=crls] tbody tr')].some((r) => r.children[0].textContent === 'issuing' && r.children[2].textContent === '1'));
+  findings.revoked_on_page = true;
+  await snap('pki-revoked');
 
   // 7. Log out: the API refuses the old session.
   await page.click('#logout');

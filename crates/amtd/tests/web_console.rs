@@ -68,7 +68,14 @@ fn browser_available() -> Option<PathBuf> {
 /// `--ignore-certificate-errors-spki-list` takes), fetched and computed with openssl.
 fn listener_spki(host: &str, dir: &Path) -> String {
     let out = Command::new("openssl")
-        .args(["s_client", "-connect", host, "-servername", "localhost", "-showcerts"])
+        .args([
+            "s_client",
+            "-connect",
+            host,
+            "-servername",
+            "localhost",
+            "-showcerts",
+        ])
         .stdin(std::process::Stdio::null())
         .output()
         .expect("run openssl s_client");
@@ -181,7 +188,13 @@ fn page_assets_and_the_live_event_stream() {
     assert_eq!(status, 200);
     let page = String::from_utf8_lossy(&page);
     assert!(page.contains("/assets/app.js") && page.contains("/assets/xterm.js"));
-    for asset in ["app.js", "app.css", "xterm.js", "xterm.css", "addon-canvas.js"] {
+    for asset in [
+        "app.js",
+        "app.css",
+        "xterm.js",
+        "xterm.css",
+        "addon-canvas.js",
+    ] {
         let (status, body) = request(&api, "GET", &format!("/assets/{asset}"), None, b"");
         assert_eq!(status, 200, "{asset}");
         assert!(body.len() > 100, "{asset} is {} bytes", body.len());
@@ -339,6 +352,13 @@ fn browser_logs_in_watches_the_fleet_powers_a_device_opens_sol_and_downloads_the
         "{f}"
     );
     assert_eq!(f["after_logout"], 401);
+    // The readiness report per team, and a revocation made from the PKI page.
+    let teams = f["check_teams"].as_array().cloned().unwrap_or_default();
+    assert!(
+        teams.iter().any(|t| t == "dns") && teams.iter().any(|t| t == "pki"),
+        "{f}"
+    );
+    assert_eq!(f["revoked_on_page"], true);
     // The session cookie the browser held: Secure (TLS), HttpOnly, SameSite=Strict.
     assert_eq!(
         f["session_cookie"],

@@ -289,7 +289,7 @@
   // ---- one device -----------------------------------------------------------------------------
 
   function section(title, ...content) {
-    return h('section', { class: 'card' }, h('h2', { text: title }), ...content);
+    return h('section', { class: 'card' }, h('h2', {}, title), ...content);
   }
 
   function loading(el, p, f) {
@@ -432,7 +432,7 @@
           h('dl', { class: 'facts' }, Object.entries(items[n] || {}).map(([k, v]) => [h('dt', { text: k }), h('dd', { text: typeof v === 'object' ? JSON.stringify(v) : String(v) })])))));
     });
     readInventory();
-    loading(certs, api('GET', '/api/v1/pki/certificates?q=' + encodeURIComponent(uuid)), (r) => certTable(r.certificates || r));
+    loading(certs, api('GET', '/api/v1/pki/certificates?q=' + encodeURIComponent(uuid)), (r) => certTable(r.certificates));
     loading(events, api('GET', '/api/v1/devices/' + uuid + '/events?limit=50'), (r) => logTable(r.entries));
     loading(amtAudit, api('GET', '/api/v1/devices/' + uuid + '/audit-log?limit=50'), (r) => logTable(r.entries));
     if (!can('administrator')) serverAudit.replaceChildren(h('p', { class: 'muted', text: 'The audit log needs the administrator role.' }));
@@ -458,14 +458,29 @@
     return table(entries, keys.map((k) => [k, (e) => (typeof e[k] === 'object' && e[k] !== null ? JSON.stringify(e[k]) : e[k])]));
   }
 
-  function certTable(list) {
+  /// The revocation reasons an administrator picks from (amt-pki's RevocationReason names).
+  const REASONS = ['unspecified', 'key-compromise', 'decommissioned'];
+
+  function certTable(list, reload, reasonOf) {
+    const revoke = async (c) => {
+      const reason = reasonOf ? reasonOf() : 'unspecified';
+      if (!await confirmAction('Revoke certificate ' + c.serial + ' (' + c.subject + ') as ' + reason + '? The CRLs are published and pushed to the devices.')) return;
+      try {
+        await api('POST', '/api/v1/certificates/' + c.serial + '/revoke', { reason });
+        toast('Revoked ' + c.serial);
+      } catch (e) { toast('Revoke failed: ' + e.message, true); }
+      if (reload) reload();
+    };
     return table(Array.isArray(list) ? list : [], [
       ['Serial', (c) => h('code', { text: c.serial })],
       ['Subject', (c) => c.subject],
-      ['Issuer', (c) => c.issuer || c.issuer_role || c.ca || ''],
+      ['Purpose', (c) => c.purpose || ''],
+      ['Issuer', (c) => c.issuer || ''],
       ['Not after', (c) => when(c.not_after)],
-      ['Status', (c) => badge(c.status)],
-      ['Device', (c) => (c.device_uuid ? h('a', { href: '#/device/' + c.device_uuid, text: String(c.device_uuid).slice(0, 8) }) : '')],
+      ['Status', (c) => h('span', {}, badge(c.status), c.revocation_reason ? ' ' + c.revocation_reason + ', ' + when(c.revoked_at) : '')],
+      ['Device', (c) => (c.device ? h('a', { href: '#/device/' + c.device, text: String(c.device).slice(0, 8) }) : '')],
+      ['', (c) => (reload && can('administrator') && c.status === 'valid' && c.issuer !== 'root'
+        ? h('button', { type: 'button', class: 'danger', 'data-testid': 'revoke-' + c.serial, onclick: (e) => { e.stopPropagation(); revoke(c); } }, 'Revoke') : '')],
     ], { testid: 'certificates', empty: 'No certificates.' });
   }
 
@@ -550,7 +565,7 @@
 
   // ---- readiness (amtd check) -----------------------------------------------------------------
 
-  const MARK = { ok: '✓', pass: '✓', fail: '✗', warn: '⚠', skip: '–', skipped: '–' };
+  const MARK = { pass: '✓', fail: '✗', warn: '⚠', skipped: '–' };
 
   function readinessView() {
     const holder = h('div', {});
@@ -562,25 +577,20 @@
       } }, 'Run the check now') : null;
     main.append(h('div', { class: 'bar' }, h('h1', { text: 'Readiness (amtd check)' }), run), holder);
     const renderReport = (r) => {
-      const items = (r && (r.items || r.checks || r.results)) || [];
-      if (!items.length) {
+      const teams = (r && r.teams) || [];
+      if (!teams.length) {
         holder.replaceChildren(h('p', { class: 'muted', text: 'No report yet.' + (run ? ' Run the check.' : '') }));
         return;
       }
-      const teams = new Map();
-      for (const it of items) {
-        const t = it.team || 'other';
-        if (!teams.has(t)) teams.set(t, []);
-        teams.get(t).push(it);
-      }
       holder.replaceChildren(
-        r.ran_at || r.at ? h('p', { class: 'muted', text: 'Ran ' + when(r.ran_at || r.at) }) : '',
-        ...[...teams].map(([team, list]) => section('Team: ' + team, table(list, [
-          ['', (i) => h('span', { class: 'mark m-' + i.status, text: MARK[i.status] || i.status })],
-          ['Check', (i) => i.name || i.check || i.title || ''],
-          ['Result', (i) => i.message || i.detail || ''],
-          ['Fix', (i) => i.fix || ''],
-        ], { testid: 'check-' + team }))));
+        h('p', { class: 'muted', 'data-testid': 'check-summary', text: 'Ran ' + when(r.ran_at) + (r.ran_by ? ' by ' + r.ran_by : '') + (r.summary ? ' — ' + r.summary : '') }),
+        ...teams.map((t) => section([h('span', { class: 'mark m-' + t.status, text: MARK[t.status] || t.status }), ' ', t.title || t.team],
+          table(t.checks || [], [
+            ['', (i) => h('span', { class: 'mark m-' + i.status, text: MARK[i.status] || i.status })],
+            ['Check', (i) => i.title || i.id],
+            ['Result', (i) => i.detail || ''],
+            ['Fix (who and what)', (i) => i.fix || ''],
+          ], { testid: 'check-' + t.team }))));
     };
     api('GET', '/api/v1/check').then(renderReport).catch((e) => {
       holder.replaceChildren(h('p', { class: e.status === 404 ? 'muted' : 'error', text: e.status === 404 ? 'No report yet.' : e.message }));
@@ -595,6 +605,7 @@
     const crls = h('div', {});
     const certs = h('div', {});
     const q = h('input', { type: 'search', placeholder: 'Search subject, SAN, serial, device UUID…', 'data-testid': 'cert-search' });
+    const reason = h('select', { 'data-testid': 'revoke-reason' }, REASONS.map((r) => h('option', { value: r, text: r })));
     const status = h('select', { 'data-testid': 'cert-status' }, ['', 'valid', 'revoked', 'expired', 'pending'].map((s) => h('option', { value: s, text: s || 'any status' })));
     main.append(
       h('h1', { text: 'PKI' }),
@@ -605,22 +616,27 @@
           h('li', {}, h('a', { href: '/api/v1/trust/redirection.pem', download: 'amtd-redirection.pem', 'data-testid': 'download-redirection' }, 'Redirection (SOL/IDE-R) trust file (PEM)')))),
       section('Certificate authorities', cas),
       section('Revocation lists', crls),
-      section('Issued certificates', h('div', { class: 'bar' }, q, status), certs));
+      section('Issued certificates', h('div', { class: 'bar' }, q, status,
+        can('administrator') ? h('label', {}, 'Revocation reason ', reason) : null), certs));
     loading(cas, api('GET', '/api/v1/pki/cas'), (r) => table(r.cas || r, [
       ['Role', (c) => c.role], ['Subject', (c) => c.subject], ['Serial', (c) => h('code', { text: c.serial })],
       ['Not after', (c) => when(c.not_after)], ['SHA-256', (c) => h('code', { class: 'small', text: c.sha256 || c.fingerprint_sha256 || '' })],
     ], { testid: 'cas' }));
-    loading(crls, api('GET', '/api/v1/pki/crls'), (r) => table(r.crls || r, [
-      ['CA', (c) => c.role || c.ca], ['Number', (c) => c.number || c.crl_number], ['Entries', (c) => c.entries || c.entry_count],
+    const loadCrls = () => loading(crls, api('GET', '/api/v1/pki/crls'), (r) => table(r.crls || r, [
+      ['CA', (c) => c.role], ['Number', (c) => c.crl_number ?? ''], ['Entries', (c) => c.entries ?? ''],
       ['This update', (c) => when(c.this_update)], ['Next update', (c) => when(c.next_update)],
-      ['', (c) => (c.overdue ? h('span', { class: 'error', text: 'overdue' }) : 'current')],
+      ['Download', (c) => h('a', { href: c.path, download: c.role + '.crl', text: c.path })],
+      ['', (c) => (c.overdue ? h('span', { class: 'error', text: c.error || 'overdue' }) : 'current')],
     ], { testid: 'crls' }));
+    loadCrls();
     const load = () => {
       const p = new URLSearchParams();
       if (q.value.trim()) p.set('q', q.value.trim());
       if (status.value) p.set('status', status.value);
       p.set('limit', '200');
-      loading(certs, api('GET', '/api/v1/pki/certificates?' + p), (r) => certTable(r.certificates || r));
+      loading(certs, api('GET', '/api/v1/pki/certificates?' + p), (r) => h('div', {},
+        h('p', { class: 'muted', text: r.total + ' matching' + (r.next ? ' (first ' + r.certificates.length + ' shown)' : '') }),
+        certTable(r.certificates, () => { load(); loadCrls(); }, () => reason.value)));
     };
     let timer = null;
     q.addEventListener('input', () => { clearTimeout(timer); timer = setTimeout(load, 250); });
