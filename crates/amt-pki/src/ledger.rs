@@ -140,8 +140,16 @@ pub struct LedgerEntry {
     pub device: Option<String>,
     /// Issue time, seconds since the Unix epoch.
     pub issued_at: u64,
+    /// Start of validity, seconds since the Unix epoch (`None` in entries recorded before the
+    /// ledger kept it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub not_before: Option<u64>,
     /// End of validity, seconds since the Unix epoch.
     pub not_after: u64,
+    /// The DNS names of the subject alternative name extension (empty in entries recorded
+    /// before the ledger kept them).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sans: Vec<String>,
     /// Current state.
     #[serde(flatten)]
     pub state: CertState,
@@ -180,7 +188,9 @@ impl Ledger {
             issuer: issued.issuer,
             device: issued.device.clone(),
             issued_at: unix(now),
+            not_before: Some(unix(issued.cert.not_before())),
             not_after: unix(issued.cert.not_after()),
+            sans: issued.cert.dns_names(),
             state: CertState::Issued,
             superseded_by: None,
         });

@@ -101,6 +101,65 @@ fn inputs(args: &CheckArgs) -> Result<CheckInputs, Vec<String>> {
         .interface
         .clone()
         .or_else(|| config.check.interface.clone());
+    match config_inputs(&config, interface, expected_domain) {
+        Ok(inputs) if problems.is_empty() => Ok(CheckInputs {
+            dns_override,
+            ..inputs
+        }),
+        Ok(_) => Err(problems),
+        Err(more) => {
+            problems.extend(more);
+            Err(problems)
+        }
+    }
+}
+
+/// What `POST /api/v1/check` runs with in `amtd serve`: the configuration's `[check]`, `[dns]`
+/// and `[[provisioning_certificate]]` settings, as `amtd check --config` without flags.
+pub(crate) fn server_inputs(config: &Config) -> Result<CheckInputs, Vec<String>> {
+    config_inputs(
+        config,
+        config.check.interface.clone(),
+        config.check.domain.clone(),
+    )
+}
+
+/// What `POST /api/v1/check` runs with in `amtd lab`: the lab's own DNS server and domain, the
+/// hello listener's address as `ProvisionServer`'s answer, the lab's provisioning certificate
+/// and the lab root the emulated devices trust; no DHCP probe (no interface).
+pub(crate) fn lab_inputs(
+    domain: &str,
+    dns_server: SocketAddr,
+    hello_ip: IpAddr,
+    lab_root: CertHash,
+    held_certificates: Vec<(String, amt_pki::ProvisioningCert)>,
+) -> CheckInputs {
+    let defaults = crate::config::CheckConfig::default();
+    CheckInputs {
+        interface: None,
+        expected_domain: Some(domain.to_owned()),
+        dns_override: Some(dns_server),
+        resolver: None,
+        server_addresses: vec![hello_ip],
+        addresses_from: "the lab's hello listener".to_owned(),
+        time_servers: Vec::new(),
+        max_clock_skew: defaults.max_clock_skew,
+        ddns_timeout: defaults.ddns_timeout,
+        extra_root_hashes: vec![lab_root],
+        provisioning_certificates: Vec::new(),
+        held_certificates,
+        tsig: None,
+    }
+}
+
+/// The inputs from a loaded configuration, with the interface and expected domain decided by
+/// the caller; every problem at once.
+fn config_inputs(
+    config: &Config,
+    interface: Option<String>,
+    expected_domain: Option<String>,
+) -> Result<CheckInputs, Vec<String>> {
+    let mut problems = Vec::new();
     if let Some(i) = &interface {
         if i.is_empty() || i.len() > 15 || i.contains('/') {
             problems.push(format!("--interface {i:?} is not a network interface name"));
@@ -132,7 +191,7 @@ fn inputs(args: &CheckArgs) -> Result<CheckInputs, Vec<String>> {
     Ok(CheckInputs {
         interface,
         expected_domain,
-        dns_override,
+        dns_override: None,
         resolver: config.dns.resolver,
         server_addresses,
         addresses_from,
@@ -141,6 +200,7 @@ fn inputs(args: &CheckArgs) -> Result<CheckInputs, Vec<String>> {
         ddns_timeout: config.check.ddns_timeout,
         extra_root_hashes,
         provisioning_certificates: config.provisioning_certificates.clone(),
+        held_certificates: Vec::new(),
         tsig: config.dns.tsig.clone().map(|key| TsigInputs {
             key,
             server: config.dns.update.server,

@@ -241,6 +241,8 @@ async fn lab(args: LabArgs) -> Result<()> {
     core.recover().await?;
     core.start_maintenance(crate::config::MaintenanceConfig::default())
         .await;
+    // POST /api/v1/check asks the lab's own DNS server about the lab domain.
+    core.set_lab_check_inputs(&args.domain, dns_addr, hello_addr.ip(), root_hash.clone());
     let api = api_listener(args.api_bind).await?;
     let api_addr = api.local_addr()?;
     let token = discovery::load_or_create_token(&args.data_dir)?;

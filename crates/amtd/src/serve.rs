@@ -138,6 +138,8 @@ async fn serve(config: Config, concurrency: usize) -> Result<()> {
     core.recover().await?;
     // Maintenance operations a stopped server left are settled, then the job is scheduled.
     core.start_maintenance(config.maintenance.clone()).await;
+    // POST /api/v1/check runs with the configuration's [check] settings.
+    core.set_check_inputs(crate::check_cmd::server_inputs(&config));
 
     let (tx, mut rx) = tokio::sync::mpsc::channel::<HelloEvent>(4096);
     let hello_bind = config.server.hello.bind;

@@ -25,6 +25,7 @@ mod console;
 pub mod crl_fetch;
 mod error;
 mod files;
+pub mod query;
 
 use std::fs;
 use std::os::unix::fs::DirBuilderExt;

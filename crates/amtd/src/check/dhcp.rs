@@ -91,7 +91,10 @@ fn skipped_from(first: &str, why: &str) -> Vec<Check> {
 pub async fn run(inputs: &DhcpInputs<'_>) -> DhcpOutcome {
     let Some(interface) = inputs.interface else {
         return DhcpOutcome {
-            checks: skipped_from("dhcp.offer", "no --interface given"),
+            checks: skipped_from(
+                "dhcp.offer",
+                "no --interface given and no [check] interface: DHCP probe not configured",
+            ),
             facts: DhcpFacts::default(),
         };
     };

@@ -15,7 +15,7 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, SystemTime};
 
-use amt_pki::CertHash;
+use amt_pki::{CertHash, ProvisioningCert};
 
 use crate::config::{ProvisioningCertificate, TsigKeyConfig};
 
@@ -52,6 +52,8 @@ pub struct CheckInputs {
     pub extra_root_hashes: Vec<CertHash>,
     /// The configured provisioning certificates.
     pub provisioning_certificates: Vec<ProvisioningCertificate>,
+    /// Provisioning certificates already loaded, by name (`amtd lab`'s, from its CA store).
+    pub held_certificates: Vec<(String, ProvisioningCert)>,
     /// The TSIG key and the server it is shared with, for the DNS server's clock.
     pub tsig: Option<TsigInputs>,
 }
@@ -114,6 +116,7 @@ pub async fn run(inputs: &CheckInputs) -> Report {
     trusted.extend(inputs.extra_root_hashes.iter().cloned());
     report.checks.extend(pki::checks(&pki::PkiInputs {
         certificates: &inputs.provisioning_certificates,
+        held: &inputs.held_certificates,
         dhcp_domain: facts.domain.as_deref(),
         expected_domain: inputs.expected_domain.as_deref(),
         trusted_roots: &trusted,

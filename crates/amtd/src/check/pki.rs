@@ -24,6 +24,9 @@ pub const EXPIRY_WARNING: Duration = Duration::from_secs(30 * 86_400);
 pub struct PkiInputs<'a> {
     /// The configured certificates.
     pub certificates: &'a [ProvisioningCertificate],
+    /// Certificates the caller already holds in memory (the lab's, kept in its CA store), by
+    /// name.
+    pub held: &'a [(String, ProvisioningCert)],
     /// The domain the DHCP probe got (option 15), when a probe ran and the option was there.
     pub dhcp_domain: Option<&'a str>,
     /// The expected domain (`--domain`, `[check] domain`).
@@ -38,7 +41,8 @@ pub struct PkiInputs<'a> {
 
 /// Runs the PKI checks.
 pub fn checks(inputs: &PkiInputs<'_>) -> Vec<Check> {
-    if inputs.certificates.is_empty() {
+    let count = inputs.certificates.len() + inputs.held.len();
+    if count == 0 {
         return vec![Check::fail(
             Team::Pki,
             "pki.certificates",
@@ -55,10 +59,18 @@ pub fn checks(inputs: &PkiInputs<'_>) -> Vec<Check> {
         Team::Pki,
         "pki.certificates",
         "provisioning certificate",
-        format!("{} configured", inputs.certificates.len()),
+        format!("{count} configured"),
     )];
     for c in inputs.certificates {
-        out.extend(certificate_checks(c, inputs));
+        out.extend(certificate_checks(&c.name, load(&c.source), inputs));
+    }
+    for (name, p) in inputs.held {
+        let loaded = Loaded {
+            certs: p.chain().to_vec(),
+            leaf: p.leaf().clone(),
+            key: p.key().clone(),
+        };
+        out.extend(certificate_checks(name, Ok(loaded), inputs));
     }
     out
 }
@@ -110,10 +122,13 @@ fn load(source: &ProvisioningCertificateSource) -> Result<Loaded, String> {
     ))
 }
 
-fn certificate_checks(c: &ProvisioningCertificate, inputs: &PkiInputs<'_>) -> Vec<Check> {
-    let name = &c.name;
+fn certificate_checks(
+    name: &str,
+    loaded: Result<Loaded, String>,
+    inputs: &PkiInputs<'_>,
+) -> Vec<Check> {
     let id = |what: &str| format!("pki.{what}.{name}");
-    let loaded = match load(&c.source) {
+    let loaded = match loaded {
         Ok(l) => l,
         Err(e) => {
             return vec![Check::fail(
@@ -424,6 +439,7 @@ mod tests {
     fn no_certificate_fails_in_words_for_admin_control_mode() {
         let checks = checks(&PkiInputs {
             certificates: &[],
+            held: &[],
             dhcp_domain: None,
             expected_domain: Some("amt.test"),
             trusted_roots: &[],

@@ -118,6 +118,7 @@ fn uuid_param(raw: &str) -> Result<String, ApiError> {
 pub fn router(core: Arc<ServerCore>, auth: Arc<super::auth::Auth>, audit: AuditLog) -> Router {
     let state = ApiState { core, audit };
     let maintenance = super::api_maintenance::router(state.core.clone(), state.audit.clone());
+    let pki = super::api_pki::router(state.core.clone(), state.audit.clone());
     Router::new()
         .route("/api/v1/devices", get(list_devices))
         .route("/api/v1/devices/{uuid}", get(show_device))
@@ -144,6 +145,7 @@ pub fn router(core: Arc<ServerCore>, auth: Arc<super::auth::Auth>, audit: AuditL
         .merge(api_console::routes())
         .with_state(state)
         .merge(maintenance)
+        .merge(pki)
         .merge(super::api_users::routes(auth.clone()))
         .layer(axum::middleware::from_fn_with_state(
             auth,

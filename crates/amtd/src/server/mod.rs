@@ -9,6 +9,7 @@
 
 pub mod api;
 pub mod api_maintenance;
+pub mod api_pki;
 mod api_users;
 pub mod auth;
 pub mod discovery;
@@ -89,6 +90,8 @@ pub struct ServerCore {
     deciding: Arc<tokio::sync::Semaphore>,
     /// The maintenance job (CRL push, renewal, rotation, clocks) and its settings.
     maint: maintenance::State,
+    /// The readiness check `POST /api/v1/check` runs and its last report (`api_pki.rs`).
+    readiness: api_pki::Readiness,
     /// RFC 2136 registration of provisioned devices (`[dns.update]`).
     dns_update: Option<amtd_infra::dns::Updater>,
 }
@@ -116,6 +119,7 @@ impl ServerCore {
             crash_at: recovery::crash_point_from_env(),
             deciding: Arc::new(tokio::sync::Semaphore::new(DECIDING)),
             maint: maintenance::State::default(),
+            readiness: api_pki::Readiness::default(),
             dns_update: parts.dns_update,
         })
     }

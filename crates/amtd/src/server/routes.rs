@@ -309,6 +309,73 @@ pub const ROUTES: &[Route] = &[
         None,
         "DER CRL",
     ),
+    r(
+        "GET",
+        "/api/v1/pki/cas",
+        VIEWER,
+        "The embedded CAs (issuing CA first, then the root)",
+        None,
+        "JSON [{\"role\", \"subject\", \"issuer\", \"serial\", \"not_before\", \"not_after\", \
+         \"sha256\", \"fingerprint_sha256\", \"key_type\", \"key_bits\", \"self_signed\", \
+         \"crl_url\"}]",
+    ),
+    r(
+        "GET",
+        "/api/v1/pki/certificates",
+        VIEWER,
+        "Issued certificates, newest first (?q=&status=valid|revoked|expired|pending&limit=1..500\
+         &after=<next>)",
+        None,
+        "JSON {\"certificates\": [{\"serial\", \"subject\", \"sans\", \"purpose\", \"issuer\", \
+         \"issued_at\", \"not_before\", \"not_after\", \"status\", \"state\", \"revoked_at\", \
+         \"revocation_reason\", \"crl_reason_code\", \"superseded_by\", \"device\"}], \"total\", \
+         \"limit\", \"next\"}; 400 for a bad parameter",
+    ),
+    r(
+        "GET",
+        "/api/v1/pki/crls",
+        VIEWER,
+        "The published CRLs (issuing CA first)",
+        None,
+        "JSON [{\"role\", \"path\", \"url\", \"issuer\", \"crl_number\", \"this_update\", \
+         \"next_update\", \"entries\", \"overdue\"}]",
+    ),
+    r(
+        "GET",
+        "/api/v1/trust/chain.pem",
+        VIEWER,
+        "The CA chain in the order devices take it: issuing CA first, root last (attachment)",
+        None,
+        "application/x-pem-file",
+    ),
+    r(
+        "GET",
+        "/api/v1/trust/mtls-bundle.pem",
+        VIEWER,
+        "What devices trust for mutual-TLS consoles: CA certificates and CRL URLs, no key \
+         (attachment)",
+        None,
+        "application/x-pem-file",
+    ),
+    // Readiness (C1).
+    r(
+        "GET",
+        "/api/v1/check",
+        VIEWER,
+        "The last readiness report the server ran (kept in memory)",
+        None,
+        "JSON report {\"ran_at\", \"duration_ms\", \"ran_by\", \"ok\", \"summary\", \"counts\", \
+         \"context\", \"teams\": [{\"team\", \"title\", \"status\", \"checks\"}], \"report\"}; \
+         404 before the first run",
+    ),
+    r(
+        "POST",
+        "/api/v1/check",
+        ADMIN,
+        "Run the readiness check (amtd check) from the server now (audited)",
+        None,
+        "JSON report (as GET); 409 while one runs; 503 without check settings; 504 after 180 s",
+    ),
     // System Defense.
     r(
         "GET",
@@ -600,6 +667,7 @@ mod tests {
             include_str!("api_console.rs"),
             include_str!("api_defense.rs"),
             include_str!("api_maintenance.rs"),
+            include_str!("api_pki.rs"),
             include_str!("api_users.rs"),
         ];
         let mut out = std::collections::BTreeSet::new();
