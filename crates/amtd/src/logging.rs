@@ -146,6 +146,52 @@ where
 mod tests {
     use super::*;
 
+    /// A log sink the test can read back.
+    #[derive(Clone, Default)]
+    struct Sink(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Sink {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn json_lines_are_one_object_per_event_with_fields_and_spans() {
+        let sink = Sink::default();
+        let writer = sink.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(EnvFilter::new("info"))
+            .with_writer(move || writer.clone())
+            .event_format(JsonLines)
+            .finish();
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!("session", device.uuid = "8086e000");
+            let _in = span.enter();
+            tracing::warn!(user = "alice", attempts = 3_u64, ok = false, "login failed");
+            tracing::debug!("filtered out");
+        });
+        let out = String::from_utf8(sink.0.lock().map(|b| b.clone()).unwrap_or_default())
+            .unwrap_or_default();
+        let lines: Vec<&str> = out.lines().collect();
+        assert_eq!(lines.len(), 1, "{out}");
+        let v: Value = serde_json::from_str(lines[0]).unwrap_or(Value::Null);
+        assert_eq!(v["level"], "WARN", "{v}");
+        assert_eq!(v["message"], "login failed", "{v}");
+        assert_eq!(v["user"], "alice", "{v}");
+        assert_eq!(v["attempts"], 3, "{v}");
+        assert_eq!(v["ok"], false, "{v}");
+        assert_eq!(v["spans"][0]["name"], "session", "{v}");
+        assert!(v["time_ms"].as_u64().is_some_and(|t| t > 0), "{v}");
+    }
+
     #[test]
     fn default_filter_names_only_amtd_crates_and_parses() {
         let f = default_filter("info");

@@ -78,7 +78,8 @@ enum Command {
     /// Maintenance of a running server: run a pass (CRL push, renewal, password rotation,
     /// clocks), list operations, revoke a certificate, show the console certificate.
     Maintenance(maintenance_cmd::MaintenanceArgs),
-    /// The API's local users of a running server: list, add, passwd, disable, enable, delete.
+    /// The API's local users of a running server: list, add, passwd, role, disable,
+    /// enable, delete.
     User(user_cmd::UserArgs),
     /// API tokens of a running server: create (shown once), list, revoke.
     Token(user_cmd::TokenArgs),

@@ -3,12 +3,14 @@
 //!
 //! - `amtd user list`, `amtd user add NAME --role R [--password-env VAR]` (without
 //!   `--password-env` the password is read from the first line of standard input),
-//!   `amtd user passwd NAME [--password-env VAR]`, `amtd user disable NAME`,
+//!   `amtd user passwd NAME [--password-env VAR]`, `amtd user role NAME ROLE`,
+//!   `amtd user disable NAME`,
 //!   `amtd user enable NAME`, `amtd user delete NAME`.
 //! - `amtd token create --name N [--user U]` (prints the token once; the server keeps only its
 //!   SHA-256), `amtd token list [--user U]`, `amtd token revoke ID`.
 //!
-//! Passwords are never printed; they stay in a [`SecretString`] until sent.
+//! Passwords are never printed; they stay in a [`SecretString`] until sent. Every change is
+//! recorded in the server's audit log with the caller (the token's or session's user) as actor.
 
 use std::io::BufRead as _;
 
@@ -50,6 +52,13 @@ enum UserCommand {
         /// Environment variable holding the password.
         #[arg(long)]
         password_env: Option<String>,
+    },
+    /// Change a user's role.
+    Role {
+        /// Login name.
+        name: String,
+        /// viewer, operator or administrator.
+        role: String,
     },
     /// Disable a user (its tokens and sessions are refused).
     Disable {
@@ -179,6 +188,13 @@ pub fn user(args: UserArgs) -> Result<()> {
                 Some(&body),
             )?;
             print(json_out, &v, |_| println!("password of {name} set"))
+        }
+        UserCommand::Role { name, role } => {
+            let body = json!({ "role": role });
+            let v = api.call_with("PUT", &format!("/api/v1/users/{name}/role"), Some(&body))?;
+            print(json_out, &v, |v| {
+                println!("{name} is now {}", text(&v["role"]));
+            })
         }
         UserCommand::Disable { name } => {
             let v = api.call_with("POST", &format!("/api/v1/users/{name}/disable"), None)?;

@@ -162,6 +162,34 @@ fn sessions_expire_refused_logins_are_recorded_once_per_window_and_maintenance_i
     assert_eq!(rotated[0]["actor"], "admin");
     assert_eq!(rotated[0]["device"], FIRST_UUID);
     assert_eq!(rotated[0]["result"], "ok");
+
+    // `amtd user role` changes a role through the API, audited with the caller.
+    let (status, v) = serve.call(
+        "POST",
+        "/api/v1/users",
+        &json!({ "name": "cliuser", "role": "viewer", "password": "cliuser's long password" })
+            .to_string(),
+    );
+    assert_eq!(status, 201, "{v}");
+    let out = amtd(d, &["user", "role", "cliuser", "operator"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        text(&out).contains("cliuser is now operator"),
+        "{}",
+        text(&out)
+    );
+    let all = records(d);
+    let role = all
+        .iter()
+        .rev()
+        .find(|r| r["action"] == "user-role")
+        .unwrap();
+    assert_eq!(
+        (&role["actor"], &role["result"], &role["detail"]["role"]),
+        (&json!("admin"), &json!("ok"), &json!("operator")),
+        "{role}"
+    );
+
     let out = amtd(d, &["audit", "verify", "--config", "amtd.toml"]);
     assert!(out.status.success(), "{}", text(&out));
 }
