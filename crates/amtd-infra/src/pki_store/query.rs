@@ -105,22 +105,49 @@ impl Needle {
     }
 
     fn matches(&self, e: &LedgerEntry) -> bool {
-        contains_ci(&e.subject, &self.text)
-            || e.sans.iter().any(|s| contains_ci(s, &self.text))
-            || (!self.serial.is_empty() && contains_ci(&e.serial.to_hex(), &self.serial))
+        contains_ci(e.subject.as_bytes(), self.text.as_bytes())
+            || e.sans
+                .iter()
+                .any(|s| contains_ci(s.as_bytes(), self.text.as_bytes()))
+            || (!self.serial.is_empty() && self.serial_matches(&e.serial))
             || e.device
                 .as_deref()
-                .is_some_and(|d| contains_ci(d, &self.text))
+                .is_some_and(|d| contains_ci(d.as_bytes(), self.text.as_bytes()))
+    }
+
+    /// The serial in hex (written on the stack: a search visits every entry).
+    fn serial_matches(&self, serial: &Serial) -> bool {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let bytes = serial.as_bytes();
+        let mut buf = [0u8; 2 * MAX_SERIAL];
+        let n = bytes.len().min(MAX_SERIAL);
+        for (i, b) in bytes[..n].iter().enumerate() {
+            buf[2 * i] = HEX[usize::from(b >> 4)];
+            buf[2 * i + 1] = HEX[usize::from(b & 0x0f)];
+        }
+        contains_ci(&buf[..2 * n], self.serial.as_bytes())
     }
 }
 
-/// Whether `hay` contains `needle` (already lower case), ignoring ASCII case.
-fn contains_ci(hay: &str, needle: &str) -> bool {
-    if needle.is_empty() {
+/// Longest serial RFC 5280 allows (20 octets).
+const MAX_SERIAL: usize = 20;
+
+/// Whether `hay` contains `needle` (already lower case), ignoring ASCII case. Candidates are
+/// found by the first byte before the rest is compared.
+fn contains_ci(hay: &[u8], needle: &[u8]) -> bool {
+    let Some((&first, rest)) = needle.split_first() else {
         return true;
+    };
+    if hay.len() < needle.len() {
+        return false;
     }
-    let (h, n) = (hay.as_bytes(), needle.as_bytes());
-    h.len() >= n.len() && h.windows(n.len()).any(|w| w.eq_ignore_ascii_case(n))
+    let upper = first.to_ascii_uppercase();
+    hay[..=hay.len() - needle.len()]
+        .iter()
+        .enumerate()
+        .any(|(i, &b)| {
+            (b == first || b == upper) && hay[i + 1..i + needle.len()].eq_ignore_ascii_case(rest)
+        })
 }
 
 /// Searches `ledger` at `now`: the matching entries newest first, one page of them.
