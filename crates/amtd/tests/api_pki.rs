@@ -515,6 +515,7 @@ fn lab_certificates_revocation_crls_and_trust_files_agree_with_openssl() {
         "after=not-hex",
         "after=0BADC0DE",
         "colour=blue",
+        "limit=5&limit=6",
         &format!("q={long}"),
     ] {
         let a = lab.get(&format!("/api/v1/pki/certificates?{q}"));
@@ -524,6 +525,10 @@ fn lab_certificates_revocation_crls_and_trust_files_agree_with_openssl() {
             "{q}"
         );
     }
+    // Bytes that are no UTF-8 are read lossily: nothing matches, nothing breaks.
+    let odd = lab.get("/api/v1/pki/certificates?q=%FF%FE%00");
+    assert_eq!(odd.status, 200, "{}", odd.text());
+    assert_eq!(odd.body["total"], 0);
     let max = lab.get("/api/v1/pki/certificates?limit=500");
     assert_eq!(max.status, 200);
     assert_eq!(max.body["limit"], 500);
