@@ -402,6 +402,11 @@ fn scripted_session_is_audited_exactly_and_an_unwritable_log_refuses_actions() {
         "{log}"
     );
     assert!(log.contains("logged in"), "{log}");
+    assert!(
+        log.lines()
+            .any(|l| l.contains(" provisioned") && l.contains(u)),
+        "the provisioning outcome is logged: {log}"
+    );
     assert!(log.contains("the audit log cannot be written"), "{log}");
     for secret in [
         password.as_str(),

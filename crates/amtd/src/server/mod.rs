@@ -337,6 +337,12 @@ impl ServerCore {
                 (DeviceStatus::Failed(r.clone()), "failed", Some(r))
             }
         };
+        match &reason {
+            None => tracing::info!(device.uuid = %uuid, run = %run_id,
+                secs = begun.elapsed().as_secs_f64(), "provisioned"),
+            Some(r) => tracing::warn!(device.uuid = %uuid, run = %run_id, reason = %r,
+                "provisioning failed"),
+        }
         let mut up = DeviceUpsert::new(uuid.to_owned());
         up.state = Some(label.into());
         if let Err(e) = self.store.upsert_device(&up).await {
