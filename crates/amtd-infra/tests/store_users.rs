@@ -157,6 +157,11 @@ async fn users_tokens_and_sessions(db: TestDb) {
         .is_none());
     assert!(store.user("alice").await.unwrap().unwrap().disabled);
     assert!(!store.set_user_disabled("nobody", true).await.unwrap());
+    // A role change is stored; an unknown user is reported, not created.
+    assert!(store.set_user_role("alice", "operator").await.unwrap());
+    assert_eq!(store.user("alice").await.unwrap().unwrap().role, "operator");
+    assert!(!store.set_user_role("nobody", "viewer").await.unwrap());
+    assert!(store.user("nobody").await.unwrap().is_none());
     store
         .create_token("t5", "bob", &sha('d'), "b")
         .await

@@ -307,3 +307,23 @@ fn offline_ca_changes_are_audited_as_the_cli_user_and_refused_when_the_log_is_un
     assert!(!line(&second).contains("revoked"), "{ledger}");
     assert_eq!(records(d).len(), before, "nothing was recorded");
 }
+
+#[test]
+fn an_idle_session_ends_after_idle_timeout_with_its_own_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let serve = Serve::start(d, "[server.auth]\nidle_timeout = \"1s\"\n", &[]);
+    let admin_pw = std::fs::read_to_string(d.join("amtd-data/initial-admin-password")).unwrap();
+    let (status, cookie) = login(&serve.api, "admin", admin_pw.trim());
+    assert_eq!(status, 200);
+    let (status, _, v) = http(&serve.api, "GET", "/api/v1/me", &[("Cookie", &cookie)], "");
+    assert_eq!(status, 200, "{v}");
+    std::thread::sleep(Duration::from_millis(1500));
+    let (status, _, v) = http(&serve.api, "GET", "/api/v1/me", &[("Cookie", &cookie)], "");
+    assert_eq!(status, 401, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("idle"), "{v}");
+    // The idle session is gone, not merely refused.
+    let (status, _, v) = http(&serve.api, "GET", "/api/v1/me", &[("Cookie", &cookie)], "");
+    assert_eq!(status, 401);
+    assert!(v["error"].as_str().unwrap().contains("expired"), "{v}");
+}
