@@ -96,7 +96,11 @@ async fn asset(Path(file): Path<String>) -> Response {
             a.body,
         )
             .into_response(),
-        None => (StatusCode::NOT_FOUND, "no such asset").into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            axum::Json(serde_json::json!({ "error": format!("no asset {file:?}") })),
+        )
+            .into_response(),
     }
 }
 
