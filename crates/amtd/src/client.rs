@@ -556,6 +556,19 @@ impl Api {
         (&self.host, &self.token)
     }
 
+    /// Over https: the TLS client configuration and the name the server's certificate must
+    /// carry, for connections made elsewhere (the SOL WebSocket); `None` over http.
+    pub(crate) fn tls_client(
+        &self,
+    ) -> Option<(
+        Arc<rustls::ClientConfig>,
+        rustls::pki_types::ServerName<'static>,
+    )> {
+        self.tls
+            .as_ref()
+            .map(|t| (t.config.clone(), t.name.clone()))
+    }
+
     /// One request without a body; the JSON answer, or the server's error message.
     fn call(&self, method: &str, path: &str) -> Result<Value> {
         self.call_with(method, path, None)

@@ -1,14 +1,20 @@
 //! `amtd sol <device>` and `amtd ider <device> --image FILE [--reboot]`: the redirection
 //! console (M4, M5) over `amtd_infra::redirection`.
 //!
-//! The device is a UUID known to a running `amtd lab`/`amtd serve` (found like `amtd devices`
-//! finds it): its address and FQDN come from the API, its admin password from the audited
-//! `reveal-password` call, and TLS (16995, and 16993 for `--reboot`) is verified against the
-//! server's trust chain (`/api/v1/trust/redirection.pem`) with the FQDN as the name. Or
-//! `--host ADDR` with the password in an environment variable (`--password-env`, default
-//! `AMT_PASSWORD`), TLS when `--ca` or `--pin-sha256` says how to verify the device. `--plain`
-//! uses 16994/16992 (lab devices that accept non-TLS connections; digest still protects the
-//! password).
+//! `amtd sol <uuid>` goes through the server's SOL bridge (`GET /api/v1/devices/{uuid}/sol`, a
+//! WebSocket, [`crate::server::api_sol`]) with the API token: the CLI uses only the API, the
+//! device's password never leaves the server and the server audits the session. `--direct`
+//! (implied by the direct-connection options `--plain`, `--ca`, `--pin-sha256`, `--fqdn`,
+//! `--port`, `--allow-plain-auth`) connects to the device itself instead, as `amtd ider` does.
+//!
+//! Directly, the device is a UUID known to a running `amtd lab`/`amtd serve` (found like `amtd
+//! devices` finds it): its address and FQDN come from the API, its admin password from the
+//! audited `reveal-password` call, and TLS (16995, and 16993 for `--reboot`) is verified
+//! against the server's trust chain (`/api/v1/trust/redirection.pem`) with the FQDN as the
+//! name. Or `--host ADDR` with the password in an environment variable (`--password-env`,
+//! default `AMT_PASSWORD`), TLS when `--ca` or `--pin-sha256` says how to verify the device.
+//! `--plain` uses 16994/16992 (lab devices that accept non-TLS connections; digest still
+//! protects the password).
 //!
 //! `amtd sol` is a terminal. On a TTY it switches the terminal to raw mode (keys go to the
 //! host as typed, Ctrl-C included) and restores it on every way out (return, error, panic
@@ -94,6 +100,10 @@ pub struct SolArgs {
     /// Pipe mode: once stdin ends, how long the host must be quiet before the session ends.
     #[arg(long, default_value_t = 1000)]
     linger_ms: u64,
+    /// With a UUID: connect to the device directly (its password from the audited
+    /// reveal-password call) instead of through the server's SOL bridge.
+    #[arg(long, conflicts_with = "host")]
+    direct: bool,
 }
 
 /// When the device's drives appear.
@@ -399,6 +409,17 @@ const HELP: &str =
 
 /// Runs `amtd sol`.
 pub fn sol(args: SolArgs) -> Result<()> {
+    let t = &args.target;
+    let direct = args.direct
+        || t.plain
+        || t.ca.is_some()
+        || t.pin_sha256.is_some()
+        || t.fqdn.is_some()
+        || t.port.is_some()
+        || t.allow_plain_auth;
+    if let (Some(uuid), false) = (&t.device, direct) {
+        return sol_bridge::run(uuid, &t.server, args.linger_ms);
+    }
     let r = resolve(&args.target)?;
     let rt = runtime()?;
     let result = rt.block_on(sol_session(&r, args.linger_ms));
@@ -503,6 +524,9 @@ async fn sol_session(r: &Resolved, linger_ms: u64) -> Result<()> {
         Err(e) => Err(e),
     }
 }
+
+#[path = "redir_bridge.rs"]
+mod sol_bridge;
 
 /// Runs `amtd ider`.
 pub fn ider(args: IderArgs) -> Result<()> {

@@ -178,7 +178,7 @@ fn sol_by_uuid_uses_the_servers_password_and_trust_chain_over_tls() {
     });
     let mut child = Command::new(env!("CARGO_BIN_EXE_amtd"))
         .current_dir(dir.path())
-        .args(["sol", &uuid, "--linger-ms", "1500"])
+        .args(["sol", &uuid, "--direct", "--linger-ms", "1500"])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())

@@ -103,6 +103,12 @@ impl SolSession {
         Ok(())
     }
 
+    /// A handle that types on the host's console while [`SolSession::recv`] is being awaited
+    /// (a relay waits on both directions at once).
+    pub fn input(&self) -> SolInput {
+        SolInput(self.input.clone())
+    }
+
     /// The next event; `None` once the session has ended (see [`SolSession::close`] for why).
     pub async fn recv(&mut self) -> Option<SolEvent> {
         self.output.recv().await
@@ -124,6 +130,30 @@ impl SolSession {
                 during: "the SOL session (its task failed)",
             }),
         }
+    }
+}
+
+/// Types on a running session's host console (see [`SolSession::input`]).
+#[derive(Debug, Clone)]
+pub struct SolInput(mpsc::Sender<Vec<u8>>);
+
+impl SolInput {
+    /// Types `bytes`, in messages of at most [`MAX_SEND`] bytes. Cancel-safe for input of at
+    /// most [`MAX_SEND`] bytes (one message): when the future is dropped before it completes,
+    /// nothing was sent.
+    ///
+    /// # Errors
+    /// [`RedirectionError::Closed`] when the session has ended.
+    pub async fn send(&self, bytes: &[u8]) -> Result<(), RedirectionError> {
+        for chunk in bytes.chunks(MAX_SEND) {
+            self.0
+                .send(chunk.to_vec())
+                .await
+                .map_err(|_| RedirectionError::Closed {
+                    during: "sending keystrokes",
+                })?;
+        }
+        Ok(())
     }
 }
 

@@ -118,6 +118,7 @@ fn uuid_param(raw: &str) -> Result<String, ApiError> {
 pub fn router(core: Arc<ServerCore>, auth: Arc<super::auth::Auth>, audit: AuditLog) -> Router {
     let state = ApiState { core, audit };
     let maintenance = super::api_maintenance::router(state.core.clone(), state.audit.clone());
+    let sol = super::api_sol::router(state.core.clone(), state.audit.clone());
     let pki = super::api_pki::router(state.core.clone(), state.audit.clone());
     Router::new()
         .route("/api/v1/devices", get(list_devices))
@@ -147,6 +148,7 @@ pub fn router(core: Arc<ServerCore>, auth: Arc<super::auth::Auth>, audit: AuditL
         .merge(maintenance)
         .merge(pki)
         .merge(super::api_users::routes(auth.clone()))
+        .merge(sol)
         .layer(axum::middleware::from_fn_with_state(
             auth,
             super::auth::layer,

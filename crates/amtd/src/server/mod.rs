@@ -9,6 +9,7 @@
 
 pub mod api;
 pub mod api_maintenance;
+pub mod api_sol;
 pub mod api_pki;
 mod api_users;
 pub mod auth;

@@ -492,6 +492,18 @@ pub const ROUTES: &[Route] = &[
     ),
     r(
         "GET",
+        "/api/v1/devices/{uuid}/sol",
+        OPERATOR,
+        "Serial-over-LAN terminal: a WebSocket relayed to the device (audited)",
+        None,
+        "WebSocket upgrade only (an Origin header, when sent, must name this server's \
+         host:port). 101, then text frames {\"type\": \"status\", \"state\": \
+         \"connecting\" | \"connected\" | \"closed\", \"reason\"} and binary frames = the \
+         host's serial output; the client's binary or text frames are keystrokes. 403 \
+         cross-origin; 404 unknown device; 426 not a WebSocket upgrade",
+    ),
+    r(
+        "GET",
         "/api/v1/devices/{uuid}/tags",
         VIEWER,
         "A device's tags",
@@ -668,6 +680,7 @@ mod tests {
             include_str!("api_defense.rs"),
             include_str!("api_maintenance.rs"),
             include_str!("api_pki.rs"),
+            include_str!("api_sol.rs"),
             include_str!("api_users.rs"),
         ];
         let mut out = std::collections::BTreeSet::new();
