@@ -165,6 +165,9 @@ pub struct ServerConfig {
     pub api_tls: ApiTlsConfig,
     /// `[server.auth]`: API sessions.
     pub auth: ServerAuthConfig,
+    /// A SOL session through the server (the web console's terminal, `amtd sol <uuid>`) with
+    /// nothing typed and no output for this long is closed (`sol_idle_timeout`, default 30 min).
+    pub sol_idle_timeout: std::time::Duration,
 }
 
 /// A duration as the config writes it (`"10s"`, `"500ms"`, `"2m"`, `"8h"`), for command-line

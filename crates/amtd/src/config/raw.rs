@@ -37,6 +37,7 @@ pub(super) struct RawServer {
     pub(super) hello_rate_burst: Option<i64>,
     pub(super) hello_rate_max_sources: Option<i64>,
     pub(super) hello_trailing_bytes: Option<String>,
+    pub(super) sol_idle_timeout: Option<String>,
     pub(super) api_tls: RawApiTls,
     pub(super) auth: RawServerAuth,
 }

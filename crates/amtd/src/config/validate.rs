@@ -300,6 +300,19 @@ fn validate_server(raw: &RawServer, base: &Path, p: &mut Problems) -> Option<Ser
             None
         }
     };
+    let sol_idle_timeout = match &raw.sol_idle_timeout {
+        Some(s) => p.check(
+            "server.sol_idle_timeout",
+            duration(s).and_then(|d| {
+                if d < Duration::from_secs(1) || d > Duration::from_secs(86_400) {
+                    Err(format!("{s:?} is out of range (1s-24h)"))
+                } else {
+                    Ok(d)
+                }
+            }),
+        ),
+        None => Some(Duration::from_secs(30 * 60)),
+    };
     let api_tls = validate_api_tls(&raw.api_tls, base, p);
     let auth = validate_server_auth(&raw.auth, p);
     if p.0.len() > before {
@@ -310,6 +323,7 @@ fn validate_server(raw: &RawServer, base: &Path, p: &mut Problems) -> Option<Ser
         api_bind: api_bind?,
         api_tls: api_tls?,
         auth: auth?,
+        sol_idle_timeout: sol_idle_timeout?,
         hello: HelloListenerConfig {
             bind: SocketAddr::new(hello_ip?, hello_port?),
             read_timeout: read_timeout?,

@@ -39,7 +39,7 @@
 
 use std::collections::{HashSet, VecDeque};
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use amt_wire::redirection::SessionStatus;
@@ -92,6 +92,15 @@ impl Default for SolLimits {
     }
 }
 
+/// The idle timeout of every server in this process (`[server] sol_idle_timeout`), set once
+/// at start-up before the router is built; [`SolLimits::default`]'s otherwise.
+static IDLE_TIMEOUT: OnceLock<Duration> = OnceLock::new();
+
+/// Sets the idle timeout (`[server] sol_idle_timeout`); only the first call counts.
+pub fn configure(idle_timeout: Duration) {
+    let _ = IDLE_TIMEOUT.set(idle_timeout);
+}
+
 /// What the handler shares.
 #[derive(Clone)]
 struct SolState {
@@ -107,7 +116,13 @@ pub fn router(core: Arc<ServerCore>, audit: AuditLog) -> Router {
         core,
         audit,
         open: Arc::new(Mutex::new(HashSet::new())),
-        limits: SolLimits::default(),
+        limits: SolLimits {
+            idle_timeout: IDLE_TIMEOUT
+                .get()
+                .copied()
+                .unwrap_or(SolLimits::default().idle_timeout),
+            ..SolLimits::default()
+        },
     };
     Router::new()
         .route("/api/v1/devices/{uuid}/sol", get(sol))
