@@ -947,6 +947,43 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_login_names_the_user_as_given_but_bounded_and_printable() {
+        assert_eq!(given_name("alice"), "alice");
+        assert_eq!(given_name("a\nb\u{7}"), "a b ");
+        assert_eq!(given_name(""), "(empty)");
+        assert_eq!(given_name(" \t"), "(empty)");
+        let long = given_name(&"x".repeat(5000));
+        assert_eq!(long.chars().count(), 65, "64 characters and an ellipsis");
+        assert!(long.ends_with('…'));
+    }
+
+    #[test]
+    fn a_full_limiter_table_is_reported_at_most_once_a_minute() {
+        let mut l = LoginLimiter::new(10);
+        let t0 = Instant::now();
+        assert!(l.report_full(t0));
+        assert!(!l.report_full(t0 + Duration::from_secs(30)));
+        assert!(l.report_full(t0 + Duration::from_secs(61)));
+    }
+
+    #[test]
+    fn a_counted_failure_after_the_window_rearms_the_report() {
+        let mut l = LoginLimiter::new(100);
+        let keys = [LimitKey::Source(IpAddr::from([127, 0, 0, 1]))];
+        let t0 = Instant::now();
+        for _ in 0..5 {
+            l.fail(&keys, t0);
+        }
+        assert!(l.check(&keys, t0).err().is_some_and(|x| x.report));
+        assert!(l.check(&keys, t0).err().is_some_and(|x| !x.report));
+        // Refilled by one: the next failure counts, then the refusal is reported again.
+        let t1 = t0 + Duration::from_secs(13);
+        assert!(l.check(&keys, t1).is_ok());
+        l.fail(&keys, t1);
+        assert!(l.check(&keys, t1).err().is_some_and(|x| x.report));
+    }
+
+    #[test]
     fn login_limiter_table_is_bounded() {
         let mut l = LoginLimiter::new(10);
         let t0 = Instant::now();
