@@ -426,6 +426,49 @@ fn cli_sol_goes_through_the_bridge_and_an_unwritable_audit_log_refuses_the_sessi
     assert_eq!(sol_records(d).len(), 2, "nothing was recorded");
 }
 
+/// `amtd lab --tls`: the API speaks TLS, and `amtd sol <uuid>` opens its WebSocket over it
+/// (wss), checking the server's certificate against the CA file server.json names.
+#[test]
+fn cli_sol_through_the_bridge_over_an_https_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (a, b, _) = support::random_octets();
+    let first_ip = format!("127.{a}.{b}.1");
+    let hello = format!("127.{a}.{b}.250:9971");
+    let api_bind = format!("127.{a}.{b}.251:0");
+    let _lab = support::spawn_env(
+        d,
+        &[
+            "lab",
+            "--tls",
+            "--count",
+            "1",
+            "--first-ip",
+            &first_ip,
+            "--hello-bind",
+            &hello,
+            "--api-bind",
+            &api_bind,
+        ],
+        &[],
+        "lab.log",
+    );
+    let uuid = support::wait_for("a provisioned device", Duration::from_secs(120), || {
+        let out = amtd(d, &["devices", "--json"]);
+        let v: Value = serde_json::from_slice(&out.stdout).ok()?;
+        let dev = v.as_array()?.first()?.clone();
+        (dev["state"] == "provisioned").then(|| dev["uuid"].as_str().unwrap().to_owned())
+    });
+    let discovery = std::fs::read_to_string(d.join("amtd-lab/server.json")).unwrap();
+    assert!(discovery.contains("https://"), "{discovery}");
+    let out = amtd_sol(d, &[&uuid, "--linger-ms", "1500"], b"root\r");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(stdout.contains("login: "), "{stdout}");
+    assert!(stdout.contains("Password: "), "{stdout}");
+    assert!(text(&out).contains("through the server"), "{}", text(&out));
+}
+
 /// Throughput (bytes/s from the device to the WebSocket client) and set-up time through the
 /// bridge, and the same workload over a direct SOL session for comparison. Not a test: run
 /// with `cargo test --release -p amtd --test sol_bridge bench_sol_bridge -- --ignored
