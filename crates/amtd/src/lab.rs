@@ -76,6 +76,10 @@ pub struct LabArgs {
     /// Give up waiting after this many seconds (with --exit-when-done).
     #[arg(long, default_value_t = 600)]
     timeout: u64,
+    /// Seconds to hold the hellos that arrive before provisioning starts, so a console (the web
+    /// console's live table) can watch the fleet go from waiting to provisioned.
+    #[arg(long, default_value_t = 0)]
+    hold_hellos: u64,
     /// Where the REST API binds (loopback; a free port is used if this one is taken).
     #[arg(long, default_value = "127.0.0.1:9972")]
     api_bind: SocketAddr,
@@ -275,7 +279,23 @@ async fn lab(args: LabArgs) -> Result<()> {
     if let Some(f) = &ca_file {
         println!("amtd lab: API over TLS, CA file {}", f.display());
     }
+    println!(
+        "amtd lab: web console at {api_url}/ (user admin, password in {})",
+        args.data_dir
+            .join(crate::server::auth::INITIAL_PASSWORD_FILE)
+            .display()
+    );
 
+    if args.hold_hellos > 0 {
+        println!(
+            "holding hellos for {} s (--hold-hellos): the fleet waits, then provisions",
+            args.hold_hellos
+        );
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_secs(args.hold_hellos)) => {}
+            _ = tokio::signal::ctrl_c() => {}
+        }
+    }
     let started = Instant::now();
     let deadline = started + Duration::from_secs(args.timeout);
     let mut last_line = String::new();

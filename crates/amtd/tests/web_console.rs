@@ -15,6 +15,8 @@
 //! A missing Chromium, Node or playwright-core skips the test with a message, or fails it when
 //! `AMTD_REQUIRE_PEERS=1` / `AMTD_NODE_DIR` is set (as `./scripts/test` does).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+
 mod support;
 
 use std::path::{Path, PathBuf};

@@ -76,13 +76,13 @@ fn audit_result<T, E: std::fmt::Display>(r: &Result<T, E>) -> AuditResult {
     }
 }
 
-fn unix(t: SystemTime) -> u64 {
+pub(crate) fn unix(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or_default()
 }
 
-fn device_json(d: &Device) -> Value {
+pub(crate) fn device_json(d: &Device) -> Value {
     json!({
         "uuid": d.uuid,
         "fqdn": d.fqdn,
@@ -96,7 +96,7 @@ fn device_json(d: &Device) -> Value {
 }
 
 /// Checks a path UUID (canonical 8-4-4-4-12 hex) and lowercases it.
-fn uuid_param(raw: &str) -> Result<String, ApiError> {
+pub(super) fn uuid_param(raw: &str) -> Result<String, ApiError> {
     let ok = raw.len() == 36
         && raw.char_indices().all(|(i, c)| {
             if matches!(i, 8 | 13 | 18 | 23) {
@@ -116,10 +116,11 @@ fn uuid_param(raw: &str) -> Result<String, ApiError> {
 
 /// The router: API and CRL distribution point, every route behind the auth layer.
 pub fn router(core: Arc<ServerCore>, auth: Arc<super::auth::Auth>, audit: AuditLog) -> Router {
+    let core_for_events = core.clone();
     let state = ApiState { core, audit };
     let maintenance = super::api_maintenance::router(state.core.clone(), state.audit.clone());
-    let sol = super::api_sol::router(state.core.clone(), state.audit.clone());
     let pki = super::api_pki::router(state.core.clone(), state.audit.clone());
+    let sol = super::api_sol::router(state.core.clone(), state.audit.clone());
     Router::new()
         .route("/api/v1/devices", get(list_devices))
         .route("/api/v1/devices/{uuid}", get(show_device))
@@ -149,6 +150,9 @@ pub fn router(core: Arc<ServerCore>, auth: Arc<super::auth::Auth>, audit: AuditL
         .merge(pki)
         .merge(super::api_users::routes(auth.clone()))
         .merge(sol)
+        .merge(super::api_audit::routes(core_for_events.clone()))
+        .merge(super::api_events::routes(core_for_events))
+        .merge(super::web::routes())
         .layer(axum::middleware::from_fn_with_state(
             auth,
             super::auth::layer,

@@ -8,9 +8,11 @@
 //! binds.
 
 pub mod api;
+pub mod api_audit;
+pub mod api_events;
 pub mod api_maintenance;
-pub mod api_sol;
 pub mod api_pki;
+pub mod api_sol;
 mod api_users;
 pub mod auth;
 pub mod discovery;
@@ -23,6 +25,7 @@ pub mod profiles;
 mod recovery;
 pub mod routes;
 pub mod tls;
+pub mod web;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -95,6 +98,21 @@ pub struct ServerCore {
     readiness: api_pki::Readiness,
     /// RFC 2136 registration of provisioned devices (`[dns.update]`).
     dns_update: Option<amtd_infra::dns::Updater>,
+    /// The last console contact per device (power state), for the web console.
+    seen: Mutex<HashMap<String, LastSeen>>,
+    /// Bumped on every fleet change ([`ServerCore::watch`]).
+    changes: tokio::sync::watch::Sender<u64>,
+}
+
+/// The last time the console reached a device, and what it said.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LastSeen {
+    /// When.
+    pub at: SystemTime,
+    /// Whether the device answered.
+    pub ok: bool,
+    /// The power state it last reported (`on`, `off`, …).
+    pub power_state: Option<String>,
 }
 
 /// Hellos decided at the same time (FQDN discovery may wait on DNS or the device).
@@ -122,6 +140,8 @@ impl ServerCore {
             maint: maintenance::State::default(),
             readiness: api_pki::Readiness::default(),
             dns_update: parts.dns_update,
+            seen: Mutex::new(HashMap::new()),
+            changes: tokio::sync::watch::Sender::new(0),
         })
     }
 
@@ -156,6 +176,56 @@ impl ServerCore {
         self.status.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// Sets a device's status and tells the watchers ([`ServerCore::watch`]).
+    fn set_status(&self, uuid: &str, status: DeviceStatus) {
+        self.status_map().insert(uuid.to_owned(), status);
+        self.changed();
+    }
+
+    /// Every device this server has a status for (the lab's expected fleet included).
+    pub fn statuses(&self) -> HashMap<String, DeviceStatus> {
+        self.status_map().clone()
+    }
+
+    /// Tells the watchers that something about the fleet changed.
+    pub fn changed(&self) {
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
+    }
+
+    /// A receiver that wakes when the fleet changes (statuses, runs, console contacts). Changes
+    /// made by other instances sharing the store are not signalled: watchers also re-read the
+    /// store on a timer.
+    pub fn watch(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
+    }
+
+    /// Records a console contact with a device: when, whether it answered, and the power state
+    /// it reported (kept when the answer had none).
+    pub fn note_contact(&self, uuid: &str, ok: bool, power_state: Option<String>) {
+        {
+            let mut seen = self.seen.lock().unwrap_or_else(|p| p.into_inner());
+            let prev = seen.get(uuid).and_then(|s| s.power_state.clone());
+            seen.insert(
+                uuid.to_owned(),
+                LastSeen {
+                    at: SystemTime::now(),
+                    ok,
+                    power_state: power_state.or(prev),
+                },
+            );
+        }
+        self.changed();
+    }
+
+    /// The last console contact with a device, if any since the server started.
+    pub fn last_seen(&self, uuid: &str) -> Option<LastSeen> {
+        self.seen
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(uuid)
+            .cloned()
+    }
+
     /// Marks devices as expected (the lab's fleet); those the store already has provisioned
     /// count as provisioned (their state survives in the data directory).
     pub async fn expect<'a>(&self, uuids: impl IntoIterator<Item = &'a String>) {
@@ -169,7 +239,7 @@ impl ServerCore {
             } else {
                 DeviceStatus::Waiting
             };
-            self.status_map().insert(uuid.clone(), s);
+            self.set_status(uuid, s);
         }
     }
 
@@ -299,8 +369,7 @@ impl ServerCore {
                 }
                 Err(e) => {
                     tracing::error!(error = %e, device.uuid = %uuid, "could not start a run");
-                    core.status_map()
-                        .insert(uuid, DeviceStatus::Failed(format!("{e:#}")));
+                    core.set_status(&uuid, DeviceStatus::Failed(format!("{e:#}")));
                 }
             }
         });
@@ -370,7 +439,7 @@ impl ServerCore {
                 None,
             )
             .await;
-        self.status_map().insert(uuid.to_owned(), status);
+        self.set_status(uuid, status);
     }
 
     /// Stores the device (FQDN, address, state) and opens a run for it.
@@ -381,7 +450,9 @@ impl ServerCore {
         up.state = Some("provisioning".into());
         up.profile = Some(self.profile.clone());
         self.store.upsert_device(&up).await?;
-        Ok(self.store.start_run(uuid, SystemTime::now()).await?)
+        let run = self.store.start_run(uuid, SystemTime::now()).await?;
+        self.changed();
+        Ok(run)
     }
 
     /// Whether to provision: the FQDN, or why not. Claims the device (status Provisioning).
@@ -411,8 +482,7 @@ impl ServerCore {
                 if d.state == "provisioned" {
                     tracing::warn!(device.uuid = %uuid, peer = %source,
                         "hello from a device already provisioned: not re-provisioned");
-                    self.status_map()
-                        .insert(uuid.to_owned(), DeviceStatus::Provisioned);
+                    self.set_status(uuid, DeviceStatus::Provisioned);
                     return Err("the device is already provisioned (re-hello alert)".into());
                 }
             }
@@ -421,6 +491,8 @@ impl ServerCore {
         match status.get(uuid) {
             None | Some(DeviceStatus::Waiting) | Some(DeviceStatus::Failed(_)) => {
                 status.insert(uuid.to_owned(), DeviceStatus::Provisioning);
+                drop(status);
+                self.changed();
                 Ok(fqdn)
             }
             Some(DeviceStatus::Provisioning) => Err("a provisioning run is under way".into()),

@@ -138,6 +138,42 @@ pub const ROUTES: &[Route] = &[
         None,
         "OpenAPI 3.0 JSON",
     ),
+    // The web console (the page and its assets; every call it makes is an API route below).
+    r(
+        "GET",
+        "/",
+        PUBLIC,
+        "The web console (HTML page)",
+        None,
+        "text/html",
+    ),
+    r(
+        "GET",
+        "/assets/{file}",
+        PUBLIC,
+        "The web console's scripts, styles and bundled xterm.js",
+        None,
+        "JavaScript, CSS or text; 404 for an unknown file",
+    ),
+    r(
+        "GET",
+        "/api/v1/events",
+        VIEWER,
+        "The fleet as a live stream (server-sent events)",
+        None,
+        "text/event-stream: one `snapshot` event (every device row), then `device` (a changed \
+       row) and `removed` ({\"uuid\"}) events; 503 when too many streams are open",
+    ),
+    r(
+        "GET",
+        "/api/v1/audit",
+        ADMIN,
+        "The server's audit log (hash-chained), in chain order",
+        None,
+        "JSON {\"records\": [{\"seq\", \"at_ms\", \"at\", \"actor\", \"action\", \"device\", \
+       \"result\", \"detail\", \"peer\", \"prev_hash\", \"hash\"}], \"next_after\"}; query device, \
+       after (seq), limit (1…1000, default 100)",
+    ),
     // Users and tokens.
     r(
         "GET",
@@ -682,6 +718,9 @@ mod tests {
             include_str!("api_pki.rs"),
             include_str!("api_sol.rs"),
             include_str!("api_users.rs"),
+            include_str!("api_audit.rs"),
+            include_str!("api_events.rs"),
+            include_str!("web.rs"),
         ];
         let mut out = std::collections::BTreeSet::new();
         for src in sources {
