@@ -11,13 +11,14 @@
 //! yet are rows with state `waiting`.
 //!
 //! Rows are re-read when the server signals a change ([`ServerCore::watch`]) and at least
-//! every [`POLL`] (other instances sharing a PostgreSQL store change rows too). At most
+//! every [`POLL`] (other instances sharing a PostgreSQL store change rows too), once for all
+//! open streams (each stream then sends only the rows that differ from what it sent). At most
 //! [`MAX_STREAMS`] streams are open at once; more get 503.
 
 use std::collections::BTreeMap;
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use amtd_infra::store::DeviceFilter;
 use axum::extract::State;
@@ -41,6 +42,35 @@ pub const MAX_STREAMS: usize = 64;
 struct EventsState {
     core: Arc<ServerCore>,
     streams: Arc<tokio::sync::Semaphore>,
+    shared: Arc<tokio::sync::Mutex<Option<Shared>>>,
+}
+
+/// The fleet rows last read, shared by every open stream: one store read per change, not one
+/// per stream. Reused while no change was signalled since and it is younger than [`POLL`].
+struct Shared {
+    version: u64,
+    at: Instant,
+    rows: Arc<BTreeMap<String, Value>>,
+}
+
+impl EventsState {
+    /// The rows as of change `version` (read once for all streams; the lock makes concurrent
+    /// streams wait for the one read in flight instead of each reading).
+    async fn rows(&self, version: u64) -> Result<Arc<BTreeMap<String, Value>>, String> {
+        let mut shared = self.shared.lock().await;
+        if let Some(s) = shared.as_ref() {
+            if s.version == version && s.at.elapsed() < POLL {
+                return Ok(s.rows.clone());
+            }
+        }
+        let rows = Arc::new(rows(&self.core).await?);
+        *shared = Some(Shared {
+            version,
+            at: Instant::now(),
+            rows: rows.clone(),
+        });
+        Ok(rows)
+    }
 }
 
 /// The events route.
@@ -50,6 +80,7 @@ pub fn routes(core: Arc<ServerCore>) -> Router {
         .with_state(EventsState {
             core,
             streams: Arc::new(tokio::sync::Semaphore::new(MAX_STREAMS)),
+            shared: Arc::new(tokio::sync::Mutex::new(None)),
         })
 }
 
@@ -64,7 +95,7 @@ async fn events(State(s): State<EventsState>) -> Response {
     let (tx, rx) = mpsc::channel::<Result<Event, Infallible>>(64);
     tokio::spawn(async move {
         let _permit = permit;
-        feed(&s.core, &tx).await;
+        feed(&s, &tx).await;
     });
     Sse::new(tokio_stream::wrappers::ReceiverStream::new(rx))
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
@@ -72,12 +103,13 @@ async fn events(State(s): State<EventsState>) -> Response {
 }
 
 /// Sends the snapshot and then every change until the client goes away.
-async fn feed(core: &ServerCore, tx: &mpsc::Sender<Result<Event, Infallible>>) {
-    let mut watch = core.watch();
+async fn feed(s: &EventsState, tx: &mpsc::Sender<Result<Event, Infallible>>) {
+    let mut watch = s.core.watch();
     let mut sent: BTreeMap<String, String> = BTreeMap::new();
     let mut first = true;
     loop {
-        let rows = match rows(core).await {
+        let version = *watch.borrow_and_update();
+        let rows = match s.rows(version).await {
             Ok(rows) => rows,
             Err(e) => {
                 let ev = Event::default()
@@ -86,7 +118,7 @@ async fn feed(core: &ServerCore, tx: &mpsc::Sender<Result<Event, Infallible>>) {
                 if tx.send(Ok(ev)).await.is_err() {
                     return;
                 }
-                BTreeMap::new()
+                Arc::new(BTreeMap::new())
             }
         };
         if first {
@@ -103,7 +135,7 @@ async fn feed(core: &ServerCore, tx: &mpsc::Sender<Result<Event, Infallible>>) {
                 .collect();
             first = false;
         } else {
-            for (uuid, row) in &rows {
+            for (uuid, row) in rows.iter() {
                 let text = row.to_string();
                 if sent.get(uuid) != Some(&text) {
                     let ev = Event::default().event("device").data(text.clone());
