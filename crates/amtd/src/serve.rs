@@ -187,6 +187,7 @@ async fn serve(config: Config, concurrency: usize) -> Result<()> {
             .unwrap_or_default(),
         data_dir.display()
     );
+    println!("amtd serve: web console at {api_url}/");
 
     let mut crl_timer = tokio::time::interval(Duration::from_secs(3600));
     loop {
