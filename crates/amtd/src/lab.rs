@@ -257,7 +257,12 @@ async fn lab(args: LabArgs) -> Result<()> {
     };
     let auth =
         crate::server::auth::start(core.store(), &args.data_dir, &token, auth_options).await?;
-    let router = api::router(core.clone(), auth, AuditLog::new(core.store().clone()));
+    let router = api::router(
+        core.clone(),
+        auth,
+        AuditLog::new(core.store().clone()),
+        crate::server::api_sol::SolLimits::default(),
+    );
     let api_url = tls::api_url(api_addr, api_tls.is_some());
     let ca_file = api_tls.as_ref().and_then(|t| t.ca_file.clone());
     let api_task = match api_tls {

@@ -167,8 +167,11 @@ async fn serve(config: Config, concurrency: usize) -> Result<()> {
         secure_cookie: api_tls.is_some(),
     };
     let auth = crate::server::auth::start(core.store(), &data_dir, &token, auth_options).await?;
-    crate::server::api_sol::configure(config.server.sol_idle_timeout);
-    let router = api::router(core.clone(), auth, AuditLog::new(core.store().clone()));
+    let sol = crate::server::api_sol::SolLimits {
+        idle_timeout: config.server.sol_idle_timeout,
+        ..Default::default()
+    };
+    let router = api::router(core.clone(), auth, AuditLog::new(core.store().clone()), sol);
     let api_url = tls::api_url(api_addr, api_tls.is_some());
     let ca_file = api_tls.as_ref().and_then(|t| t.ca_file.clone());
     let api_task = match api_tls {

@@ -4,8 +4,9 @@
 //! host's login prompt and the echo of what it typed; a second session on the device is refused
 //! with a status; a viewer and a cross-origin page get 403; the audit log has the session's
 //! start and end with the operator's name, byte counts and duration, and still verifies; an
-//! unwritable audit log refuses the session before the device is contacted; `amtd sol <uuid>`
-//! goes through the bridge. The ignored `bench_sol_bridge` measures throughput and set-up time
+//! unwritable audit log refuses the session before the device is contacted; an open session
+//! is closed once its user is disabled; `amtd sol <uuid>` goes through the bridge. The ignored
+//! `bench_sol_bridge` measures throughput and set-up time
 //! (BENCHMARKS.md, "SOL bridge").
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
@@ -330,7 +331,18 @@ async fn operator_terminal_sees_the_prompt_and_echo_and_the_session_is_audited()
         s.states.iter().any(|v| state(v) == "connected")
     })
     .await;
-    again.close(None).await.unwrap();
+
+    // An administrator disables the operator: the open socket does not outlive it (the
+    // credentials are checked again every 10 s; `read_until` waits at most 30 s).
+    let (status, v) = serve.call("POST", "/api/v1/users/otto/disable", "");
+    assert_eq!(status, 200, "{v}");
+    read_until(&mut again, &mut seen, "the session's end", |s| {
+        closed_reason(s).is_some()
+    })
+    .await;
+    let why = closed_reason(&seen).unwrap();
+    assert!(why.starts_with("your session ended"), "{why}");
+    assert!(why.contains("disabled"), "{why}");
 }
 
 /// Runs `amtd sol args…` with `input` on stdin (then closed).
@@ -362,7 +374,7 @@ fn cli_sol_goes_through_the_bridge_and_an_unwritable_audit_log_refuses_the_sessi
     let d = dir.path();
     let (serve, _sim) = provisioned(d);
 
-    let out = amtd_sol(d, &[FIRST_UUID, "--linger-ms", "1500"], b"root\r");
+    let out = amtd_sol(d, &[FIRST_UUID, "--linger-ms", "5000"], b"root\r");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", text(&out));
     assert!(stdout.contains("login: "), "{stdout}");
@@ -461,7 +473,7 @@ fn cli_sol_through_the_bridge_over_an_https_api() {
     });
     let discovery = std::fs::read_to_string(d.join("amtd-lab/server.json")).unwrap();
     assert!(discovery.contains("https://"), "{discovery}");
-    let out = amtd_sol(d, &[&uuid, "--linger-ms", "1500"], b"root\r");
+    let out = amtd_sol(d, &[&uuid, "--linger-ms", "5000"], b"root\r");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{}", text(&out));
     assert!(stdout.contains("login: "), "{stdout}");

@@ -114,13 +114,19 @@ pub(super) fn uuid_param(raw: &str) -> Result<String, ApiError> {
     Ok(raw.to_ascii_lowercase())
 }
 
-/// The router: API and CRL distribution point, every route behind the auth layer.
-pub fn router(core: Arc<ServerCore>, auth: Arc<super::auth::Auth>, audit: AuditLog) -> Router {
+/// The router: API and CRL distribution point, every route behind the auth layer; SOL
+/// sessions bounded by `sol`.
+pub fn router(
+    core: Arc<ServerCore>,
+    auth: Arc<super::auth::Auth>,
+    audit: AuditLog,
+    sol: super::api_sol::SolLimits,
+) -> Router {
     let core_for_events = core.clone();
     let state = ApiState { core, audit };
     let maintenance = super::api_maintenance::router(state.core.clone(), state.audit.clone());
     let pki = super::api_pki::router(state.core.clone(), state.audit.clone());
-    let sol = super::api_sol::router(state.core.clone(), state.audit.clone());
+    let sol = super::api_sol::router(state.core.clone(), auth.clone(), state.audit.clone(), sol);
     Router::new()
         .route("/api/v1/devices", get(list_devices))
         .route("/api/v1/devices/{uuid}", get(show_device))

@@ -25,11 +25,21 @@
 //! as they come.
 //!
 //! **Bounds.** Frames and messages from the client are at most [`MAX_FRAME`] bytes; one SOL
-//! session per device (AMT allows one; a second is refused with a status) and
-//! [`SolLimits::max_sessions`] in the whole server; a session idle (nothing typed and no
-//! output) for [`SolLimits::idle_timeout`] is closed; the server pings the client every
-//! [`SolLimits::ping_every`] and closes a socket that stays silent for three of them. Input
-//! the device has not taken yet holds the client back (no unbounded queue).
+//! session per device (AMT allows one; a second is refused with a status),
+//! [`SolLimits::max_per_user`] per user name and [`SolLimits::max_sessions`] in the whole
+//! server; a session idle (nothing typed and no output) for [`SolLimits::idle_timeout`] is
+//! closed; the server pings the client every [`SolLimits::ping_every`] and closes a socket that
+//! stays silent for three of them, or that does not take a frame within one of them (it
+//! stopped reading). Input the device has not taken yet holds the client back (no unbounded
+//! queue); input the device does not take within [`SolLimits::input_timeout`] closes the
+//! session.
+//!
+//! **The caller, again.** The upgrade's credentials (its `Cookie` and `Authorization`
+//! headers) are kept with the session and put through the auth layer again every
+//! [`SolLimits::recheck_every`]: after a logout, a session expiry, the user's disabling or
+//! removal the socket is closed with "your session ended", after a role change below operator
+//! with "your role no longer allows SOL". When the credentials cannot be checked (the store
+//! failed) the session goes on and the next check decides.
 //!
 //! **Audit.** `sol-session` is recorded as `started` (actor: the authenticated caller, the
 //! device, the port and transport) before the server connects to the device; when the audit
@@ -37,9 +47,9 @@
 //! contacted. When the session ends: `ended` (or `failed: reason` when it never got connected,
 //! or the device connection broke) with the duration, the bytes each way and the reason.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use amt_wire::redirection::SessionStatus;
@@ -49,17 +59,19 @@ use amtd_infra::redirection::sol::{SolEvent, SolInput, SolSession, MAX_SEND};
 use amtd_infra::redirection::{RedirectionError, RedirectionTarget};
 use amtd_infra::store::{AccessScheme, AuditResult, SecretKind};
 use amtd_infra::transport::{CertFingerprint, ServerVerification, TlsOptions};
+use axum::body::Body;
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{ConnectInfo, Path, State};
+use axum::extract::{ConnectInfo, Path, Request, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
 use serde_json::json;
 use tokio::time::Instant;
+use tower::ServiceExt as _;
 
-use super::auth::Caller;
+use super::auth::{Auth, Caller};
 use super::discovery::AuditLog;
 use super::ServerCore;
 
@@ -73,10 +85,17 @@ pub const AUDIT_ACTION: &str = "sol-session";
 pub struct SolLimits {
     /// SOL sessions open at once in the whole server.
     pub max_sessions: usize,
+    /// SOL sessions one user (by name) may have open at once.
+    pub max_per_user: usize,
     /// A session with nothing typed and no output for this long is closed.
     pub idle_timeout: Duration,
-    /// How often the client is pinged; a client silent for three pings is gone.
+    /// How often the client is pinged; a client silent for three pings is gone, and one that
+    /// does not take a frame within one ping interval stopped reading.
     pub ping_every: Duration,
+    /// How long the device may take to accept a piece of input.
+    pub input_timeout: Duration,
+    /// How often the caller's credentials are checked again while the session is open.
+    pub recheck_every: Duration,
     /// How long connecting to the device and starting SOL may take.
     pub connect_timeout: Duration,
 }
@@ -85,44 +104,52 @@ impl Default for SolLimits {
     fn default() -> Self {
         SolLimits {
             max_sessions: 64,
+            max_per_user: 4,
             idle_timeout: Duration::from_secs(30 * 60),
             ping_every: Duration::from_secs(30),
+            input_timeout: Duration::from_secs(30),
+            recheck_every: Duration::from_secs(10),
             connect_timeout: Duration::from_secs(20),
         }
     }
 }
 
-/// The idle timeout of every server in this process (`[server] sol_idle_timeout`), set once
-/// at start-up before the router is built; [`SolLimits::default`]'s otherwise.
-static IDLE_TIMEOUT: OnceLock<Duration> = OnceLock::new();
-
-/// Sets the idle timeout (`[server] sol_idle_timeout`); only the first call counts.
-pub fn configure(idle_timeout: Duration) {
-    let _ = IDLE_TIMEOUT.set(idle_timeout);
-}
+/// Open sessions: device UUID → the user name that opened it.
+type Open = Arc<Mutex<HashMap<String, String>>>;
 
 /// What the handler shares.
 #[derive(Clone)]
 struct SolState {
     core: Arc<ServerCore>,
     audit: AuditLog,
-    open: Arc<Mutex<HashSet<String>>>,
+    open: Open,
     limits: SolLimits,
+    /// The SOL route alone behind the auth layer: what re-admits an open session's caller.
+    admit: Router,
 }
 
-/// The SOL route (merged into the API router, behind the auth layer).
-pub fn router(core: Arc<ServerCore>, audit: AuditLog) -> Router {
+/// The SOL route (merged into the API router, behind the auth layer `auth`).
+pub fn router(
+    core: Arc<ServerCore>,
+    auth: Arc<Auth>,
+    audit: AuditLog,
+    limits: SolLimits,
+) -> Router {
+    let admit = Router::new()
+        .route(
+            "/api/v1/devices/{uuid}/sol",
+            get(|Extension(caller): Extension<Caller>| async move { caller.name }),
+        )
+        .layer(axum::middleware::from_fn_with_state(
+            auth,
+            super::auth::layer,
+        ));
     let state = SolState {
         core,
         audit,
-        open: Arc::new(Mutex::new(HashSet::new())),
-        limits: SolLimits {
-            idle_timeout: IDLE_TIMEOUT
-                .get()
-                .copied()
-                .unwrap_or(SolLimits::default().idle_timeout),
-            ..SolLimits::default()
-        },
+        open: Arc::new(Mutex::new(HashMap::new())),
+        limits,
+        admit,
     };
     Router::new()
         .route("/api/v1/devices/{uuid}/sol", get(sol))
@@ -155,19 +182,6 @@ fn origin_matches(headers: &HeaderMap) -> bool {
         && authority.eq_ignore_ascii_case(host.trim())
 }
 
-/// Checks a path UUID (canonical 8-4-4-4-12 hex) and lowercases it.
-fn uuid_param(raw: &str) -> Option<String> {
-    let ok = raw.len() == 36
-        && raw.char_indices().all(|(i, c)| {
-            if matches!(i, 8 | 13 | 18 | 23) {
-                c == '-'
-            } else {
-                c.is_ascii_hexdigit()
-            }
-        });
-    ok.then(|| raw.to_ascii_lowercase())
-}
-
 /// `GET /api/v1/devices/{uuid}/sol`.
 async fn sol(
     State(s): State<SolState>,
@@ -177,11 +191,9 @@ async fn sol(
     headers: HeaderMap,
     upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
 ) -> Response {
-    let Some(uuid) = uuid_param(&uuid) else {
-        return refuse(
-            StatusCode::BAD_REQUEST,
-            format!("not a device UUID: {uuid:?}"),
-        );
+    let uuid = match super::api::uuid_param(&uuid) {
+        Ok(uuid) => uuid,
+        Err(e) => return e.into_response(),
     };
     if !origin_matches(&headers) {
         tracing::warn!(user = %caller.name, peer = %peer, device.uuid = %uuid,
@@ -211,16 +223,88 @@ async fn sol(
             return refuse(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
         }
     }
+    // The credentials, checked again while the session is open.
+    let mut creds = HeaderMap::new();
+    for name in [header::AUTHORIZATION, header::COOKIE] {
+        for v in headers.get_all(&name) {
+            creds.append(name.clone(), v.clone());
+        }
+    }
+    let who = Who {
+        caller,
+        creds,
+        peer,
+    };
     ws.max_message_size(MAX_FRAME)
         .max_frame_size(MAX_FRAME)
         .on_upgrade(move |socket| async move {
             let mut socket = socket;
-            let closing = bridge(&s, &mut socket, &caller, &uuid, peer).await;
+            let closing = bridge(&s, &mut socket, &who, &uuid).await;
             close(&mut socket, closing).await;
         })
 }
 
+/// Who opened the session, and the credentials they opened it with.
+struct Who {
+    caller: Caller,
+    /// The upgrade's `Authorization` and `Cookie` headers.
+    creds: HeaderMap,
+    peer: SocketAddr,
+}
+
+/// Puts the session's credentials through the auth layer again: `Err` with the reason to
+/// close when they no longer admit the caller to SOL on `uuid`.
+async fn recheck_caller(s: &SolState, who: &Who, uuid: &str) -> Result<(), Closing> {
+    let mut req = Request::new(Body::empty());
+    *req.uri_mut() = match format!("/api/v1/devices/{uuid}/sol").parse() {
+        Ok(uri) => uri,
+        Err(_) => return Ok(()),
+    };
+    *req.headers_mut() = who.creds.clone();
+    let answer =
+        match tokio::time::timeout(s.limits.recheck_every, s.admit.clone().oneshot(req)).await {
+            Ok(Ok(answer)) => answer,
+            Ok(Err(never)) => match never {},
+            Err(_) => {
+                tracing::warn!(user = %who.caller.name, device.uuid = %uuid,
+                "SOL session: the caller's credentials could not be checked in time");
+                return Ok(());
+            }
+        };
+    let status = answer.status();
+    let body = axum::body::to_bytes(answer.into_body(), 4096)
+        .await
+        .unwrap_or_default();
+    let why = || {
+        serde_json::from_slice::<serde_json::Value>(&body)
+            .ok()
+            .and_then(|v| v["error"].as_str().map(str::to_owned))
+            .unwrap_or_else(|| status.to_string())
+    };
+    match status {
+        StatusCode::OK if body == who.caller.name.as_bytes() => Ok(()),
+        StatusCode::OK => Err(Closing::new(
+            close_code::POLICY,
+            "your session ended: its credentials now name another user",
+        )),
+        StatusCode::UNAUTHORIZED => Err(Closing::new(
+            close_code::POLICY,
+            format!("your session ended: {}", why()),
+        )),
+        StatusCode::FORBIDDEN => Err(Closing::new(
+            close_code::POLICY,
+            format!("your role no longer allows SOL: {}", why()),
+        )),
+        _ => {
+            tracing::warn!(user = %who.caller.name, device.uuid = %uuid, status = %status,
+                error = %why(), "SOL session: the caller's credentials could not be checked");
+            Ok(())
+        }
+    }
+}
+
 /// How a session ended: the reason for the client and the close code.
+#[derive(Debug)]
 struct Closing {
     reason: String,
     code: u16,
@@ -245,16 +329,30 @@ impl Closing {
     }
 }
 
+/// How long the last status and the close frame may take to go out.
+const CLOSE_WAIT: Duration = Duration::from_secs(2);
+
+/// Sends `m` unless the client does not take it within `deadline` (it stopped reading).
+async fn send(socket: &mut WebSocket, m: Message, deadline: Duration) -> Result<(), Closing> {
+    match tokio::time::timeout(deadline, socket.send(m)).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(Closing::by_client(
+            "closed by user (the connection dropped)",
+        )),
+        Err(_) => Err(Closing::new(close_code::AWAY, "the client stopped reading")),
+    }
+}
+
 /// Sends the last status and the close frame; when the client closed first, completes the
 /// closing handshake (its close frame is answered; nothing may follow it).
 async fn close(socket: &mut WebSocket, c: Closing) {
     if c.client_closed {
         // Reading again sends the queued answer to the client's close frame.
-        let _ = tokio::time::timeout(Duration::from_secs(2), socket.recv()).await;
+        let _ = tokio::time::timeout(CLOSE_WAIT, socket.recv()).await;
         return;
     }
     let status = json!({ "type": "status", "state": "closed", "reason": c.reason });
-    let _ = socket.send(Message::Text(status.to_string().into())).await;
+    let _ = send(socket, Message::Text(status.to_string().into()), CLOSE_WAIT).await;
     // A close frame's reason is at most 123 bytes; the status above has it all.
     let short = match c.code {
         close_code::NORMAL => "closed",
@@ -262,35 +360,39 @@ async fn close(socket: &mut WebSocket, c: Closing) {
         close_code::POLICY => "refused",
         _ => "failed",
     };
-    let _ = socket
-        .send(Message::Close(Some(CloseFrame {
-            code: c.code,
-            reason: short.into(),
-        })))
-        .await;
+    let close = Message::Close(Some(CloseFrame {
+        code: c.code,
+        reason: short.into(),
+    }));
+    let _ = send(socket, close, CLOSE_WAIT).await;
 }
 
-async fn status(socket: &mut WebSocket, state: &str) -> Result<(), Closing> {
-    socket
-        .send(Message::Text(
-            json!({ "type": "status", "state": state })
-                .to_string()
-                .into(),
-        ))
-        .await
-        .map_err(|_| Closing::by_client("closed by user (the connection dropped)"))
+async fn status(socket: &mut WebSocket, state: &str, deadline: Duration) -> Result<(), Closing> {
+    let m = Message::Text(
+        json!({ "type": "status", "state": state })
+            .to_string()
+            .into(),
+    );
+    send(socket, m, deadline).await
 }
 
-/// The device's slot: one SOL session per device, a bounded number in all. Freed on drop.
+/// The device's slot: one SOL session per device, a bounded number per user and in all.
+/// Freed on drop.
+#[derive(Debug)]
 struct Slot {
-    open: Arc<Mutex<HashSet<String>>>,
+    open: Open,
     uuid: String,
 }
 
 impl Slot {
-    fn take(s: &SolState, uuid: &str) -> Result<Slot, Closing> {
-        let mut open = s.open.lock().unwrap_or_else(|p| p.into_inner());
-        if open.contains(uuid) {
+    fn take(
+        open_slots: &Open,
+        limits: &SolLimits,
+        uuid: &str,
+        user: &str,
+    ) -> Result<Slot, Closing> {
+        let mut open = open_slots.lock().unwrap_or_else(|p| p.into_inner());
+        if open.contains_key(uuid) {
             return Err(Closing::new(
                 close_code::AGAIN,
                 format!(
@@ -299,7 +401,17 @@ impl Slot {
                 ),
             ));
         }
-        if open.len() >= s.limits.max_sessions {
+        let mine = open.values().filter(|u| *u == user).count();
+        if mine >= limits.max_per_user {
+            return Err(Closing::new(
+                close_code::AGAIN,
+                format!(
+                    "user {user:?} has {mine} SOL sessions open, the limit per user; \
+                     close one first"
+                ),
+            ));
+        }
+        if open.len() >= limits.max_sessions {
             return Err(Closing::new(
                 close_code::AGAIN,
                 format!(
@@ -308,9 +420,9 @@ impl Slot {
                 ),
             ));
         }
-        open.insert(uuid.to_owned());
+        open.insert(uuid.to_owned(), user.to_owned());
         Ok(Slot {
-            open: s.open.clone(),
+            open: open_slots.clone(),
             uuid: uuid.to_owned(),
         })
     }
@@ -495,14 +607,9 @@ struct Counts {
 }
 
 /// The whole session: slot, audit, connect, relay. Returns how to close the socket.
-async fn bridge(
-    s: &SolState,
-    socket: &mut WebSocket,
-    caller: &Caller,
-    uuid: &str,
-    peer: SocketAddr,
-) -> Closing {
-    let _slot = match Slot::take(s, uuid) {
+async fn bridge(s: &SolState, socket: &mut WebSocket, who: &Who, uuid: &str) -> Closing {
+    let (caller, peer) = (&who.caller, who.peer);
+    let _slot = match Slot::take(&s.open, &s.limits, uuid, &caller.name) {
         Ok(slot) => slot,
         Err(c) => {
             tracing::info!(user = %caller.name, device.uuid = %uuid, reason = %c.reason,
@@ -535,7 +642,7 @@ async fn bridge(
     }
     let started = Instant::now();
     let mut counts = Counts::default();
-    let (result, closing) = match status(socket, "connecting").await {
+    let (result, closing) = match status(socket, "connecting", s.limits.ping_every).await {
         Err(c) => (AuditResult::Failed(c.reason.clone()), c),
         Ok(()) => match connect(&r).await {
             Err(why) => (
@@ -545,7 +652,7 @@ async fn bridge(
             Ok(session) => {
                 tracing::info!(user = %caller.name, device.uuid = %uuid, peer = %peer,
                     device = %session.peer(), "SOL session connected");
-                relay(s, socket, session, &mut counts).await
+                relay(s, socket, who, uuid, session, &mut counts).await
             }
         },
     };
@@ -573,35 +680,44 @@ async fn bridge(
     closing
 }
 
-/// Relays until either side ends, the client goes silent or the session idles out.
+/// Relays until either side ends, the client goes silent or stops reading, the device stops
+/// taking input, the session idles out or the caller's credentials no longer admit them.
 async fn relay(
     s: &SolState,
     socket: &mut WebSocket,
+    who: &Who,
+    uuid: &str,
     mut session: SolSession,
     counts: &mut Counts,
 ) -> (AuditResult, Closing) {
-    if let Err(c) = status(socket, "connected").await {
+    let deadline = s.limits.ping_every;
+    if let Err(c) = status(socket, "connected", deadline).await {
         let _ = session.close().await;
         return (AuditResult::Ended, c);
     }
     let input = session.input();
     // Keystrokes the device has not taken yet (each at most MAX_SEND bytes); while there are
-    // some, the client is not read: it waits, nothing queues without bound.
+    // some, the client is not read: it waits, nothing queues without bound. The device has
+    // until `front_since + input_timeout` to take the first.
     let mut pending: VecDeque<Vec<u8>> = VecDeque::new();
+    let mut front_since = Instant::now();
     let idle = s.limits.idle_timeout;
     let mut last_activity = Instant::now();
     let mut last_heard = Instant::now();
-    let mut ping =
-        tokio::time::interval_at(Instant::now() + s.limits.ping_every, s.limits.ping_every);
-    let silent_limit = s.limits.ping_every * 3;
+    let mut ping = tokio::time::interval_at(Instant::now() + deadline, deadline);
+    let mut recheck = tokio::time::interval_at(
+        Instant::now() + s.limits.recheck_every,
+        s.limits.recheck_every,
+    );
+    let silent_limit = deadline * 3;
     let (broke, closing) = loop {
         tokio::select! {
             ev = session.recv() => match ev {
                 Some(SolEvent::Data(d)) => {
                     counts.from_device += d.len() as u64;
                     last_activity = Instant::now();
-                    if socket.send(Message::Binary(d.into())).await.is_err() {
-                        break (false, Closing::by_client("closed by user (the connection dropped)"));
+                    if let Err(c) = send(socket, Message::Binary(d.into()), deadline).await {
+                        break (false, c);
                     }
                 }
                 Some(SolEvent::Controls { .. }) => {}
@@ -614,6 +730,14 @@ async fn relay(
                 if let Some(chunk) = pending.pop_front() {
                     counts.to_device += chunk.len() as u64;
                 }
+                front_since = Instant::now();
+                if pending.is_empty() {
+                    // The client was not read meanwhile: its silence was ours.
+                    last_heard = Instant::now();
+                }
+            }
+            () = tokio::time::sleep_until(front_since + s.limits.input_timeout), if !pending.is_empty() => {
+                break (false, Closing::new(close_code::ERROR, "the device stopped taking input"));
             }
             msg = socket.recv(), if pending.is_empty() => {
                 last_heard = Instant::now();
@@ -630,15 +754,23 @@ async fn relay(
                 };
                 if !bytes.is_empty() {
                     last_activity = Instant::now();
+                    front_since = Instant::now();
                     pending.extend(bytes.chunks(MAX_SEND).map(<[u8]>::to_vec));
                 }
             }
             _ = ping.tick() => {
-                if last_heard.elapsed() >= silent_limit {
+                if pending.is_empty() && last_heard.elapsed() >= silent_limit {
                     break (false, Closing::new(close_code::AWAY, "the client stopped answering keep-alive pings"));
                 }
-                if socket.send(Message::Ping(Vec::new().into())).await.is_err() {
-                    break (false, Closing::by_client("closed by user (the connection dropped)"));
+                if let Err(c) = send(socket, Message::Ping(Vec::new().into()), deadline).await {
+                    break (false, c);
+                }
+            }
+            _ = recheck.tick() => {
+                if let Err(c) = recheck_caller(s, who, uuid).await {
+                    tracing::info!(user = %who.caller.name, device.uuid = %uuid,
+                        reason = %c.reason, "SOL session: the caller is no longer admitted");
+                    break (false, c);
                 }
             }
             () = tokio::time::sleep_until(last_activity + idle) => {
@@ -709,12 +841,46 @@ mod tests {
     }
 
     #[test]
-    fn uuid_param_is_canonical() {
-        assert_eq!(
-            uuid_param("8086E000-0000-4000-8000-000000000001").as_deref(),
-            Some("8086e000-0000-4000-8000-000000000001")
+    fn one_user_holds_at_most_max_per_user_sessions_and_others_still_get_theirs() {
+        let open: Open = Arc::default();
+        let limits = SolLimits {
+            max_sessions: 6,
+            max_per_user: 2,
+            ..SolLimits::default()
+        };
+        let a = Slot::take(&open, &limits, "dev-a", "otto").unwrap();
+        let _b = Slot::take(&open, &limits, "dev-b", "otto").unwrap();
+        let refused = Slot::take(&open, &limits, "dev-c", "otto").unwrap_err();
+        assert_eq!(refused.code, close_code::AGAIN);
+        assert!(
+            refused.reason.contains("the limit per user"),
+            "{}",
+            refused.reason
         );
-        assert!(uuid_param("8086e000").is_none());
-        assert!(uuid_param("8086e000x0000-4000-8000-000000000001").is_none());
+        // Another user is not held back by otto's sessions.
+        let _c = Slot::take(&open, &limits, "dev-c", "vera").unwrap();
+        // The device check comes first: its reason is the one that helps.
+        let busy = Slot::take(&open, &limits, "dev-a", "vera").unwrap_err();
+        assert!(
+            busy.reason.contains("another SOL session is open"),
+            "{}",
+            busy.reason
+        );
+        // A closed session frees the user's slot.
+        drop(a);
+        let _d = Slot::take(&open, &limits, "dev-d", "otto").unwrap();
+    }
+
+    #[test]
+    fn the_server_wide_limit_still_holds_across_users() {
+        let open: Open = Arc::default();
+        let limits = SolLimits {
+            max_sessions: 2,
+            ..SolLimits::default()
+        };
+        let _a = Slot::take(&open, &limits, "dev-a", "otto").unwrap();
+        let _b = Slot::take(&open, &limits, "dev-b", "vera").unwrap();
+        let full = Slot::take(&open, &limits, "dev-c", "ida").unwrap_err();
+        assert!(full.reason.contains("its limit"), "{}", full.reason);
     }
 }
