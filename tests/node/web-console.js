@@ -4,6 +4,7 @@
 // step does not happen.
 //
 // Environment: AMTD_URL (the console), AMTD_USER, AMTD_PASSWORD, AMTD_DEVICES (fleet size),
+// AMTD_RELEASE_FILE (written once the waiting fleet has been seen: the lab then provisions it),
 // AMTD_ARTIFACTS (directory for screenshots and the downloaded trust chain), CHROMIUM (default
 // /usr/bin/chromium), AMTD_SPKI (optional, for an https console: the base64 SHA-256 of the
 // listener certificate's public key, the one key Chromium is told to accept).
@@ -79,6 +80,8 @@ async function main() {
   const provisioned = async () => Number((await page.textContent('[data-testid=count-provisioned]')).trim());
   findings.provisioned_at_login = await provisioned();
   await snap('fleet-waiting');
+  // The lab holds the fleet's hellos until this file exists: let it provision now.
+  if (process.env.AMTD_RELEASE_FILE) fs.writeFileSync(process.env.AMTD_RELEASE_FILE, 'go');
   const seen = new Set();
   const deadline = Date.now() + 180000;
   for (;;) {
@@ -185,7 +188,8 @@ async function main() {
   await page.click('[data-testid=certificates] tbody tr [data-testid^=revoke-]');
   await page.waitForSelector('#confirm[open]');
   await page.click('#confirm-ok');
-  await page.waitForFunction(() => /revoked decommissioned/.test(document.querySelector('[data-testid=certificates] tbody').textContent));
+  // The table is reloaded after the revocation (it shows "Loading…" in between).
+  await page.waitForFunction(() => /revoked decommissioned/.test(document.querySelector('[data-testid=certificates] tbody')?.textContent || ''));
   await page.waitForFunction(() => [...document.querySelectorAll('[data-testid=crls] tbody tr')].some((r) => r.children[0].textContent === 'issuing' && r.children[2].textContent === '1'));
   findings.revoked_on_page = true;
   await snap('pki-revoked');

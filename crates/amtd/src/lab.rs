@@ -80,6 +80,10 @@ pub struct LabArgs {
     /// console's live table) can watch the fleet go from waiting to provisioned.
     #[arg(long, default_value_t = 0)]
     hold_hellos: u64,
+    /// Hold the hellos until this file exists (for a demo or a test that watches the fleet from
+    /// the start; with --hold-hellos, whichever comes first).
+    #[arg(long)]
+    hold_hellos_until: Option<PathBuf>,
     /// Where the REST API binds (loopback; a free port is used if this one is taken).
     #[arg(long, default_value = "127.0.0.1:9972")]
     api_bind: SocketAddr,
@@ -291,16 +295,7 @@ async fn lab(args: LabArgs) -> Result<()> {
             .display()
     );
 
-    if args.hold_hellos > 0 {
-        println!(
-            "holding hellos for {} s (--hold-hellos): the fleet waits, then provisions",
-            args.hold_hellos
-        );
-        tokio::select! {
-            () = tokio::time::sleep(Duration::from_secs(args.hold_hellos)) => {}
-            _ = tokio::signal::ctrl_c() => {}
-        }
-    }
+    hold_hellos(args.hold_hellos, args.hold_hellos_until.as_deref()).await;
     let started = Instant::now();
     let deadline = started + Duration::from_secs(args.timeout);
     let mut last_line = String::new();
@@ -345,6 +340,37 @@ async fn lab(args: LabArgs) -> Result<()> {
         bail!("{} of {total} devices were not provisioned", total - done);
     }
     Ok(())
+}
+
+/// Holds the hellos (the fleet waits) for `secs` seconds and/or until `until` exists.
+async fn hold_hellos(secs: u64, until: Option<&Path>) {
+    if secs == 0 && until.is_none() {
+        return;
+    }
+    let deadline = (secs > 0).then(|| Instant::now() + Duration::from_secs(secs));
+    match (secs, until) {
+        (_, Some(f)) => println!(
+            "holding hellos until {} exists{}: the fleet waits, then provisions",
+            f.display(),
+            if secs > 0 {
+                format!(" (at most {secs} s)")
+            } else {
+                String::new()
+            }
+        ),
+        (s, None) => {
+            println!("holding hellos for {s} s (--hold-hellos): the fleet waits, then provisions")
+        }
+    }
+    loop {
+        if until.is_some_and(Path::exists) || deadline.is_some_and(|d| Instant::now() >= d) {
+            return;
+        }
+        tokio::select! {
+            () = tokio::time::sleep(Duration::from_millis(100)) => {}
+            _ = tokio::signal::ctrl_c() => return,
+        }
+    }
 }
 
 /// Binds the lab's API; when the address is taken, falls back to a free port on the same IP

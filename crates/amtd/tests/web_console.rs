@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use support::{random_octets, request, spawn_env, text, wait_for, Running};
+use support::{pem_blocks, random_octets, request, spawn_env, text, wait_for, Running};
 
 const DEVICES: usize = 3;
 
@@ -96,23 +96,6 @@ fn listener_spki(host: &str, dir: &Path) -> String {
     let out = Command::new("sh").args(["-c", &script]).output().unwrap();
     assert!(out.status.success(), "{}", text(&out));
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
-/// Splits a PEM bundle into its certificates' PEM blocks.
-fn pem_blocks(pem: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    for line in pem.lines() {
-        if line.starts_with("-----BEGIN CERTIFICATE-----") {
-            cur.clear();
-        }
-        cur.push_str(line);
-        cur.push('\n');
-        if line.starts_with("-----END CERTIFICATE-----") {
-            out.push(std::mem::take(&mut cur));
-        }
-    }
-    out
 }
 
 /// (subject, issuer) of a PEM certificate, as openssl prints them.

@@ -191,8 +191,18 @@
       state.rows.delete(r.uuid);
       notify(r.uuid);
     });
+    es.addEventListener('store-error', (m) => {
+      toast('The server could not read the fleet: ' + JSON.parse(m.data).error, true);
+    });
     es.addEventListener('open', () => setLive(true));
-    es.addEventListener('error', () => setLive(false));
+    es.addEventListener('error', () => {
+      setLive(false);
+      // A refused reconnection (the session ended) closes the stream for good: /me then
+      // answers 401 and the sign-in form comes back.
+      if (es.readyState === EventSource.CLOSED && state.events === es) {
+        api('GET', '/api/v1/me').then(() => startEvents()).catch(() => {});
+      }
+    });
   }
 
   function stopEvents() {
@@ -292,11 +302,29 @@
     return h('section', { class: 'card' }, h('h2', {}, title), ...content);
   }
 
+  /// Shows `f(answer)` in `el` when `p` settles, unless a newer load of `el` started since
+  /// (a slow answer to an older search never replaces a newer one).
   function loading(el, p, f) {
+    const ticket = (el.loadTicket || 0) + 1;
+    el.loadTicket = ticket;
     el.replaceChildren(h('p', { class: 'muted', text: 'Loading…' }));
-    p.then((v) => el.replaceChildren(f(v))).catch((e) => {
-      el.replaceChildren(h('p', { class: 'error', text: e.message }));
+    p.then((v) => { if (el.loadTicket === ticket) el.replaceChildren(f(v)); }).catch((e) => {
+      if (el.loadTicket === ticket) el.replaceChildren(h('p', { class: 'error', text: e.message }));
     });
+  }
+
+  /// A device's newest amtd audit records: the API pages in chain order (oldest first), so
+  /// this follows `next_after` to the end (at most 20 pages of 1000) and keeps the last 100.
+  async function latestAudit(uuid) {
+    let after = null;
+    let last = [];
+    for (let page = 0; page < 20; page++) {
+      const r = await api('GET', '/api/v1/audit?device=' + uuid + '&limit=1000' + (after === null ? '' : '&after=' + after));
+      last = last.concat(r.records).slice(-100);
+      if (r.next_after === null || r.next_after === undefined) break;
+      after = r.next_after;
+    }
+    return last.reverse();
   }
 
   function confirmAction(text) {
@@ -436,7 +464,7 @@
     loading(events, api('GET', '/api/v1/devices/' + uuid + '/events?limit=50'), (r) => logTable(r.entries));
     loading(amtAudit, api('GET', '/api/v1/devices/' + uuid + '/audit-log?limit=50'), (r) => logTable(r.entries));
     if (!can('administrator')) serverAudit.replaceChildren(h('p', { class: 'muted', text: 'The audit log needs the administrator role.' }));
-    else loading(serverAudit, api('GET', '/api/v1/audit?device=' + uuid + '&limit=1000'), (r) => table(r.records.slice(-100).reverse(), [
+    else loading(serverAudit, latestAudit(uuid), (records) => table(records, [
       ['#', (a) => a.seq], ['When', (a) => when(Math.floor(a.at_ms / 1000))], ['Who', (a) => a.actor], ['What', (a) => a.action], ['Result', (a) => a.result],
     ], { testid: 'server-audit', empty: 'No audited actions on this device.' }));
 

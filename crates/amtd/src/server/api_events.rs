@@ -13,9 +13,12 @@
 //! Rows are re-read when the server signals a change ([`ServerCore::watch`]) and at least
 //! every [`POLL`] (other instances sharing a PostgreSQL store change rows too), once for all
 //! open streams (each stream then sends only the rows that differ from what it sent). At most
-//! [`MAX_STREAMS`] streams are open at once; more get 503.
+//! [`MAX_STREAMS`] streams are open at once (more get 503), at most [`MAX_STREAMS_PER_USER`]
+//! per user (more get 429), and a stream ends after [`MAX_STREAM_AGE`]: the browser reconnects
+//! and is authenticated again. A failed store read is a `store-error` event (the rows are not
+//! diffed against it).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -26,23 +29,65 @@ use axum::http::StatusCode;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::Router;
+use axum::{Extension, Router};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use super::api::{device_json, unix};
+use super::auth::Caller;
 use super::{DeviceStatus, ServerCore};
 
 /// Longest a stream goes without re-reading the store.
 pub const POLL: Duration = Duration::from_secs(2);
 /// Streams open at once.
 pub const MAX_STREAMS: usize = 64;
+/// Streams one user may have open at once.
+pub const MAX_STREAMS_PER_USER: usize = 8;
+/// Longest a stream stays open; the client reconnects (EventSource does so by itself, after
+/// the `retry` the snapshot names) and is authenticated again, so a user logged out, disabled
+/// or demoted stops receiving the fleet within this time.
+pub const MAX_STREAM_AGE: Duration = Duration::from_secs(300);
 
 #[derive(Clone)]
 struct EventsState {
     core: Arc<ServerCore>,
     streams: Arc<tokio::sync::Semaphore>,
+    per_user: Arc<std::sync::Mutex<HashMap<String, usize>>>,
     shared: Arc<tokio::sync::Mutex<Option<Shared>>>,
+}
+
+/// One of a user's open streams; counted down when the stream ends.
+struct UserStream {
+    per_user: Arc<std::sync::Mutex<HashMap<String, usize>>>,
+    user: String,
+}
+
+impl UserStream {
+    /// Counts a stream for `user`, unless they have [`MAX_STREAMS_PER_USER`] open.
+    fn open(per_user: &Arc<std::sync::Mutex<HashMap<String, usize>>>, user: &str) -> Option<Self> {
+        let mut map = per_user.lock().unwrap_or_else(|p| p.into_inner());
+        let n = map.entry(user.to_owned()).or_insert(0);
+        if *n >= MAX_STREAMS_PER_USER {
+            return None;
+        }
+        *n += 1;
+        Some(UserStream {
+            per_user: per_user.clone(),
+            user: user.to_owned(),
+        })
+    }
+}
+
+impl Drop for UserStream {
+    fn drop(&mut self) {
+        let mut map = self.per_user.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = map.get_mut(&self.user) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                map.remove(&self.user);
+            }
+        }
+    }
 }
 
 /// The fleet rows last read, shared by every open stream: one store read per change, not one
@@ -80,11 +125,22 @@ pub fn routes(core: Arc<ServerCore>) -> Router {
         .with_state(EventsState {
             core,
             streams: Arc::new(tokio::sync::Semaphore::new(MAX_STREAMS)),
+            per_user: Arc::new(std::sync::Mutex::new(HashMap::new())),
             shared: Arc::new(tokio::sync::Mutex::new(None)),
         })
 }
 
-async fn events(State(s): State<EventsState>) -> Response {
+async fn events(State(s): State<EventsState>, Extension(caller): Extension<Caller>) -> Response {
+    let Some(mine) = UserStream::open(&s.per_user, &caller.name) else {
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            axum::Json(json!({ "error": format!(
+                "user {:?} already has {MAX_STREAMS_PER_USER} event streams open; close one",
+                caller.name
+            ) })),
+        )
+            .into_response();
+    };
     let Ok(permit) = s.streams.clone().try_acquire_owned() else {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -94,7 +150,7 @@ async fn events(State(s): State<EventsState>) -> Response {
     };
     let (tx, rx) = mpsc::channel::<Result<Event, Infallible>>(64);
     tokio::spawn(async move {
-        let _permit = permit;
+        let _held = (permit, mine);
         feed(&s, &tx).await;
     });
     Sse::new(tokio_stream::wrappers::ReceiverStream::new(rx))
@@ -107,57 +163,31 @@ async fn feed(s: &EventsState, tx: &mpsc::Sender<Result<Event, Infallible>>) {
     let mut watch = s.core.watch();
     let mut sent: BTreeMap<String, String> = BTreeMap::new();
     let mut first = true;
+    let opened = Instant::now();
     loop {
+        if opened.elapsed() >= MAX_STREAM_AGE {
+            // The client reconnects (EventSource does by itself) and is authenticated again, so
+            // a logged-out, disabled or demoted user stops receiving the fleet.
+            return;
+        }
         let version = *watch.borrow_and_update();
         let rows = match s.rows(version).await {
-            Ok(rows) => rows,
+            Ok(rows) => Some(rows),
             Err(e) => {
+                // Nothing is diffed against a failed read (that would look like every device
+                // removed); the client is told and the next read tries again.
                 let ev = Event::default()
-                    .event("error")
+                    .event("store-error")
                     .data(json!({ "error": e }).to_string());
                 if tx.send(Ok(ev)).await.is_err() {
                     return;
                 }
-                Arc::new(BTreeMap::new())
+                None
             }
         };
-        if first {
-            let all: Vec<&Value> = rows.values().collect();
-            let ev = Event::default()
-                .event("snapshot")
-                .data(Value::from(all.into_iter().cloned().collect::<Vec<_>>()).to_string());
-            if tx.send(Ok(ev)).await.is_err() {
+        if let Some(rows) = rows {
+            if !send_changes(tx, &rows, &mut sent, &mut first).await {
                 return;
-            }
-            sent = rows
-                .iter()
-                .map(|(k, v)| (k.clone(), v.to_string()))
-                .collect();
-            first = false;
-        } else {
-            for (uuid, row) in rows.iter() {
-                let text = row.to_string();
-                if sent.get(uuid) != Some(&text) {
-                    let ev = Event::default().event("device").data(text.clone());
-                    if tx.send(Ok(ev)).await.is_err() {
-                        return;
-                    }
-                    sent.insert(uuid.clone(), text);
-                }
-            }
-            let gone: Vec<String> = sent
-                .keys()
-                .filter(|k| !rows.contains_key(*k))
-                .cloned()
-                .collect();
-            for uuid in gone {
-                sent.remove(&uuid);
-                let ev = Event::default()
-                    .event("removed")
-                    .data(json!({ "uuid": uuid }).to_string());
-                if tx.send(Ok(ev)).await.is_err() {
-                    return;
-                }
             }
         }
         tokio::select! {
@@ -172,6 +202,57 @@ async fn feed(s: &EventsState, tx: &mpsc::Sender<Result<Event, Infallible>>) {
             () = tx.closed() => return,
         }
     }
+}
+
+/// Sends the snapshot (first time) or the rows that changed since; false when the client is
+/// gone.
+async fn send_changes(
+    tx: &mpsc::Sender<Result<Event, Infallible>>,
+    rows: &BTreeMap<String, Value>,
+    sent: &mut BTreeMap<String, String>,
+    first: &mut bool,
+) -> bool {
+    if *first {
+        let all: Vec<&Value> = rows.values().collect();
+        let ev = Event::default()
+            .event("snapshot")
+            .retry(Duration::from_secs(1))
+            .data(Value::from(all.into_iter().cloned().collect::<Vec<_>>()).to_string());
+        if tx.send(Ok(ev)).await.is_err() {
+            return false;
+        }
+        *sent = rows
+            .iter()
+            .map(|(k, v)| (k.clone(), v.to_string()))
+            .collect();
+        *first = false;
+    } else {
+        for (uuid, row) in rows {
+            let text = row.to_string();
+            if sent.get(uuid) != Some(&text) {
+                let ev = Event::default().event("device").data(text.clone());
+                if tx.send(Ok(ev)).await.is_err() {
+                    return false;
+                }
+                sent.insert(uuid.clone(), text);
+            }
+        }
+        let gone: Vec<String> = sent
+            .keys()
+            .filter(|k| !rows.contains_key(*k))
+            .cloned()
+            .collect();
+        for uuid in gone {
+            sent.remove(&uuid);
+            let ev = Event::default()
+                .event("removed")
+                .data(json!({ "uuid": uuid }).to_string());
+            if tx.send(Ok(ev)).await.is_err() {
+                return false;
+            }
+        }
+    }
+    true
 }
 
 /// Every device as a console row, keyed by UUID.
