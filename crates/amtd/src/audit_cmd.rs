@@ -200,7 +200,8 @@ impl CliAudit {
             anyhow::Ok(store)
         });
         let store = store.context(
-            "the audit log cannot be written, so nothing was done; try again when the store is              writable",
+            "the audit log cannot be written, so nothing was done; try again when the store is \
+             writable",
         )?;
         Ok(CliAudit {
             rt,

@@ -4,7 +4,8 @@
 //! on the issuing CA's CRL, the CRL status matches `openssl crl`, the chain file is in issuer
 //! order with a self-signed root last (`openssl verify`), CA fingerprints match `openssl x509
 //! -fingerprint -sha256`, bad query parameters get 400, and the readiness check runs for an
-//! administrator only, grouped per team and recorded in the audit log.
+//! administrator only, grouped per team and recorded in the audit log (its outcome too when
+//! the client leaves mid-run).
 #![allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
 
 mod support;
@@ -16,7 +17,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use support::{spawn_env, wait_for, Running};
+use support::{pem_blocks, spawn_env, wait_for, Running};
 
 /// One HTTP answer.
 struct Answer {
@@ -185,16 +186,6 @@ fn openssl(dir: &Path, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// The PEM certificate blocks of a file, in order.
-fn pem_blocks(text: &str) -> Vec<String> {
-    const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
-    const END: &str = "-----END CERTIFICATE-----";
-    text.split(BEGIN)
-        .skip(1)
-        .map(|rest| format!("{BEGIN}{}{END}\n", rest.split(END).next().unwrap()))
-        .collect()
 }
 
 /// `field=value` from `openssl x509 -noout -<field>` output.
@@ -644,4 +635,46 @@ fn readiness_check_runs_for_administrators_grouped_per_team_and_audited() {
     assert_eq!(checks.len(), 2, "{checks:?}");
     assert!(checks.iter().all(|r| r["actor"] == "admin"));
     assert_eq!(checks[1]["detail"]["ok"], report["ok"]);
+
+    // A client that leaves once its run has started does not cut the run short: the run
+    // finishes in its own task and its outcome is recorded after its `started` record. (The
+    // lab's check often ends before the `started` record is seen; the pairing is checked
+    // either way.)
+    let checks_recorded = || {
+        let out = support::amtd(
+            dir.path(),
+            &["audit", "list", "--data-dir", "lab-data", "--json"],
+        );
+        let records: Value = serde_json::from_slice(&out.stdout).ok()?;
+        Some(
+            records
+                .as_array()?
+                .iter()
+                .filter(|r| r["action"] == "readiness-check")
+                .cloned()
+                .collect::<Vec<Value>>(),
+        )
+    };
+    let host = lab.api.strip_prefix("http://").unwrap();
+    let mut s = TcpStream::connect(host).unwrap();
+    write!(
+        s,
+        "POST /api/v1/check HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {}\r\n\
+         Content-Length: 0\r\nConnection: close\r\n\r\n",
+        lab.token
+    )
+    .unwrap();
+    wait_for("the second run to start", Duration::from_secs(60), || {
+        checks_recorded().filter(|c| c.len() >= 3).map(drop)
+    });
+    drop(s);
+    let checks = wait_for(
+        "the abandoned run's outcome",
+        Duration::from_secs(200),
+        || checks_recorded().filter(|c| c.len() >= 4),
+    );
+    assert_eq!(checks.len(), 4, "{checks:?}");
+    assert_eq!(checks[2]["result"], "started", "{checks:?}");
+    assert_eq!(checks[3]["result"], "ok", "{checks:?}");
+    assert_eq!(checks[3]["actor"], "admin", "{checks:?}");
 }

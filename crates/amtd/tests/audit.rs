@@ -9,14 +9,11 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::Path;
 use std::process::Command;
-use std::time::Duration;
 
 use serde_json::{json, Value};
-use support::{amtd, text, Serve, FIRST_UUID};
+use support::{amtd, http, login, text, Serve, FIRST_UUID};
 
 /// `amtd audit list --json` from the server's config, as (actor, action, device, result) with
 /// a failure's reason cut to `failed`.
@@ -60,57 +57,6 @@ fn sql(dir: &Path, statement: &str) -> String {
         .expect("the sqlite3 CLI (Debian package sqlite3) edits the database in this test");
     assert!(out.status.success(), "{statement}: {}", text(&out));
     String::from_utf8_lossy(&out.stdout).trim().to_owned()
-}
-
-/// A raw HTTP/1.1 request with extra headers: (status, head, JSON body or Null).
-fn http(
-    api: &str,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &str,
-) -> (u16, String, Value) {
-    let host = api.strip_prefix("http://").unwrap();
-    let mut s = TcpStream::connect(host).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    let extra: String = headers
-        .iter()
-        .map(|(k, v)| format!("{k}: {v}\r\n"))
-        .collect();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\n{extra}Content-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut raw = Vec::new();
-    let _ = s.read_to_end(&mut raw);
-    let end = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .unwrap_or_else(|| panic!("no HTTP answer to {method} {path}"));
-    let head = String::from_utf8_lossy(&raw[..end]).to_string();
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    let body = serde_json::from_slice(&raw[end + 4..]).unwrap_or(Value::Null);
-    (status, head, body)
-}
-
-/// `POST /api/v1/login`: (status, session cookie, CSRF token).
-fn login(api: &str, user: &str, password: &str) -> (u16, String, String) {
-    let body = json!({ "user": user, "password": password }).to_string();
-    let (status, head, v) = http(api, "POST", "/api/v1/login", &[], &body);
-    let cookie = head
-        .lines()
-        .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))
-        .and_then(|l| l.split_once(':'))
-        .map(|(_, v)| v.trim().split(';').next().unwrap().to_owned())
-        .unwrap_or_default();
-    (
-        status,
-        cookie,
-        v["csrf_token"].as_str().unwrap_or("").to_owned(),
-    )
 }
 
 fn rows(list: &[(&str, &str, &str, &str)]) -> Vec<(String, String, String, String)> {

@@ -1,5 +1,6 @@
 //! Issue 8, the audit log beyond device actions, against a running `amtd serve`: a session
-//! ends after `[server.auth] session_lifetime` (401); refused logins are recorded once per
+//! ends after `[server.auth] session_lifetime` (401) and after `idle_timeout` without a
+//! request, but not while requests keep coming (even with a timeout of seconds); refused logins are recorded once per
 //! rate-limit window, not per attempt; scheduled maintenance passes are recorded by `amtd`
 //! and a pass asked for through the API records each device it changed with the caller as
 //! actor; offline `amtd ca` changes are recorded as `cli:<user>` and refused (nothing done)
@@ -8,61 +9,12 @@
 
 mod support;
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{json, Value};
-use support::{amtd, amtd_env, text, wait_for, Serve, FIRST_UUID};
-
-/// A raw HTTP/1.1 request with extra headers: (status, head, JSON body or Null).
-fn http(
-    api: &str,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: &str,
-) -> (u16, String, Value) {
-    let host = api.strip_prefix("http://").unwrap();
-    let mut s = TcpStream::connect(host).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    let extra: String = headers
-        .iter()
-        .map(|(k, v)| format!("{k}: {v}\r\n"))
-        .collect();
-    write!(
-        s,
-        "{method} {path} HTTP/1.1\r\nHost: {host}\r\n{extra}Content-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut raw = Vec::new();
-    let _ = s.read_to_end(&mut raw);
-    let end = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .unwrap_or_else(|| panic!("no HTTP answer to {method} {path}"));
-    let head = String::from_utf8_lossy(&raw[..end]).to_string();
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    let body = serde_json::from_slice(&raw[end + 4..]).unwrap_or(Value::Null);
-    (status, head, body)
-}
-
-/// `POST /api/v1/login`: (status, session cookie).
-fn login(api: &str, user: &str, password: &str) -> (u16, String) {
-    let body = json!({ "user": user, "password": password }).to_string();
-    let (status, head, _) = http(api, "POST", "/api/v1/login", &[], &body);
-    let cookie = head
-        .lines()
-        .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))
-        .and_then(|l| l.split_once(':'))
-        .map(|(_, v)| v.trim().split(';').next().unwrap().to_owned())
-        .unwrap_or_default();
-    (status, cookie)
-}
+use support::{amtd, amtd_env, http, login, text, wait_for, Serve, FIRST_UUID};
 
 /// `amtd audit list --json` of the server's store.
 fn records(dir: &Path) -> Vec<Value> {
@@ -84,7 +36,7 @@ fn sessions_expire_refused_logins_are_recorded_once_per_window_and_maintenance_i
     let d = dir.path();
     let serve = Serve::start(
         d,
-        "[server.auth]\nsession_lifetime = \"2s\"\n\
+        "[server.auth]\nsession_lifetime = \"5s\"\n\
          [maintenance]\ncrl_interval = \"2s\"\n",
         &[],
     );
@@ -92,11 +44,11 @@ fn sessions_expire_refused_logins_are_recorded_once_per_window_and_maintenance_i
 
     // A session lasts session_lifetime.
     let admin_pw = std::fs::read_to_string(d.join("amtd-data/initial-admin-password")).unwrap();
-    let (status, cookie) = login(&api, "admin", admin_pw.trim());
+    let (status, cookie, _) = login(&api, "admin", admin_pw.trim());
     assert_eq!(status, 200);
     let (status, _, v) = http(&api, "GET", "/api/v1/me", &[("Cookie", &cookie)], "");
     assert_eq!((status, &v["user"]), (200, &json!("admin")), "{v}");
-    std::thread::sleep(Duration::from_millis(2500));
+    std::thread::sleep(Duration::from_secs(6));
     let (status, _, v) = http(&api, "GET", "/api/v1/me", &[("Cookie", &cookie)], "");
     assert_eq!(status, 401, "the session expired: {v}");
 
@@ -287,7 +239,10 @@ fn offline_ca_changes_are_audited_as_the_cli_user_and_refused_when_the_log_is_un
     );
     assert!(!out.status.success(), "refused: {}", text(&out));
     assert!(
-        text(&out).contains("audit log cannot be written"),
+        text(&out).contains(
+            "the audit log cannot be written, so nothing was done; try again when the store is \
+             writable"
+        ),
         "{}",
         text(&out)
     );
@@ -314,7 +269,7 @@ fn an_idle_session_ends_after_idle_timeout_with_its_own_message() {
     let d = dir.path();
     let serve = Serve::start(d, "[server.auth]\nidle_timeout = \"1s\"\n", &[]);
     let admin_pw = std::fs::read_to_string(d.join("amtd-data/initial-admin-password")).unwrap();
-    let (status, cookie) = login(&serve.api, "admin", admin_pw.trim());
+    let (status, cookie, _) = login(&serve.api, "admin", admin_pw.trim());
     assert_eq!(status, 200);
     let (status, _, v) = http(&serve.api, "GET", "/api/v1/me", &[("Cookie", &cookie)], "");
     assert_eq!(status, 200, "{v}");
@@ -326,4 +281,24 @@ fn an_idle_session_ends_after_idle_timeout_with_its_own_message() {
     let (status, _, v) = http(&serve.api, "GET", "/api/v1/me", &[("Cookie", &cookie)], "");
     assert_eq!(status, 401);
     assert!(v["error"].as_str().unwrap().contains("expired"), "{v}");
+}
+
+#[test]
+fn a_session_in_use_outlives_an_idle_timeout_shorter_than_a_minute() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let serve = Serve::start(d, "[server.auth]\nidle_timeout = \"2s\"\n", &[]);
+    let admin_pw = std::fs::read_to_string(d.join("amtd-data/initial-admin-password")).unwrap();
+    let (status, cookie, _) = login(&serve.api, "admin", admin_pw.trim());
+    assert_eq!(status, 200);
+    // A request every half second for four seconds: twice the idle timeout, never idle.
+    for i in 0..8 {
+        std::thread::sleep(Duration::from_millis(500));
+        let (status, _, v) = http(&serve.api, "GET", "/api/v1/me", &[("Cookie", &cookie)], "");
+        assert_eq!(status, 200, "request {i}: {v}");
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    let (status, _, v) = http(&serve.api, "GET", "/api/v1/me", &[("Cookie", &cookie)], "");
+    assert_eq!(status, 401, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("idle"), "{v}");
 }

@@ -20,7 +20,7 @@
 
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use amt_pki::{CaRole, Cert, CertState, LedgerEntry, RevocationReason, Serial};
 use amtd_infra::pki_store::query::{self, CertQuery, CertStatus};
@@ -34,7 +34,7 @@ use axum::{Extension, Json, Router};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::api::{audit_refused, internal, ApiError};
+use super::api::{audit_refused, internal, unix, ApiError};
 use super::auth::Caller;
 use super::discovery::AuditLog;
 use super::ServerCore;
@@ -56,8 +56,8 @@ pub struct Readiness {
     inputs: Mutex<Option<Result<CheckInputs, Vec<String>>>>,
     /// The last report, as served.
     last: Mutex<Option<Value>>,
-    /// Held while a run is under way.
-    running: tokio::sync::Mutex<()>,
+    /// Held while a run is under way (by the task that runs it, not by the request).
+    running: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl ServerCore {
@@ -113,12 +113,6 @@ struct PkiState {
 
 fn bad(message: impl Into<String>) -> ApiError {
     ApiError(StatusCode::BAD_REQUEST, message.into())
-}
-
-fn unix(t: SystemTime) -> u64 {
-    t.duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or_default()
 }
 
 fn no_ca() -> ApiError {
@@ -512,15 +506,36 @@ async fn run_check(
             ))
         }
     };
-    let Ok(_running) = s.core.readiness.running.try_lock() else {
+    let Ok(running) = s.core.readiness.running.clone().try_lock_owned() else {
         return Err(ApiError(
             StatusCode::CONFLICT,
             "a readiness check is already running; GET /api/v1/check shows the last report".into(),
         ));
     };
+    // The run and its audit records live in their own task: a client that disconnects drops
+    // this request's future, but the check still finishes (or times out) and its outcome is
+    // still recorded after the `started` record.
+    let task = tokio::spawn(async move {
+        let _running = running;
+        check_audited(&s, &inputs, &caller.name, peer).await
+    });
+    task.await.unwrap_or_else(|e| {
+        tracing::error!(error = %e, "the readiness check task failed");
+        Err(internal("the readiness check failed unexpectedly"))
+    })
+}
+
+/// Runs the readiness check between its `started` and outcome audit records and keeps the
+/// report for `GET /api/v1/check`.
+async fn check_audited(
+    s: &PkiState,
+    inputs: &CheckInputs,
+    caller: &str,
+    peer: SocketAddr,
+) -> Result<Json<Value>, ApiError> {
     s.audit
         .record(
-            &caller.name,
+            caller,
             "readiness-check",
             None,
             AuditResult::Started,
@@ -531,7 +546,7 @@ async fn run_check(
         .map_err(audit_refused)?;
     let ran_at = SystemTime::now();
     let begun = Instant::now();
-    let report = tokio::time::timeout(CHECK_TIMEOUT, crate::check::run(&inputs)).await;
+    let report = tokio::time::timeout(CHECK_TIMEOUT, crate::check::run(inputs)).await;
     let took = begun.elapsed();
     let Ok(report) = report else {
         let why = format!(
@@ -540,7 +555,7 @@ async fn run_check(
         );
         s.audit
             .outcome(
-                &caller.name,
+                caller,
                 "readiness-check",
                 None,
                 AuditResult::Failed(why.clone()),
@@ -550,7 +565,7 @@ async fn run_check(
             .await;
         return Err(ApiError(StatusCode::GATEWAY_TIMEOUT, why));
     };
-    let doc = report_json(&report, ran_at, took, &caller.name);
+    let doc = report_json(&report, ran_at, took, caller);
     *s.core
         .readiness
         .last
@@ -558,7 +573,7 @@ async fn run_check(
         .unwrap_or_else(|p| p.into_inner()) = Some(doc.clone());
     s.audit
         .outcome(
-            &caller.name,
+            caller,
             "readiness-check",
             None,
             AuditResult::Ok,
@@ -579,6 +594,7 @@ async fn run_check(
 mod tests {
     use super::*;
     use crate::check::report::Check;
+    use std::time::UNIX_EPOCH;
 
     #[test]
     fn grouped_report_has_team_status_detail_and_fix_per_check() {

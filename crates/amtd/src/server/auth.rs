@@ -17,8 +17,10 @@
 //!
 //! Sessions last [`AuthOptions::session_ttl`] from login (`[server.auth] session_lifetime`,
 //! `amtd lab --session-lifetime`; default 8 h) and, when [`AuthOptions::idle_timeout`] is set,
-//! end earlier after that long without a request (activity is written at most once a minute,
-//! so an idle timeout is honoured to within a minute).
+//! end earlier after that long without a request. Activity is written at most once a minute,
+//! or every quarter of the idle timeout when that is shorter (see [`session_touch_every`]), so a
+//! session in use never looks idle and an idle one ends between three quarters of the idle
+//! timeout and all of it after its last request.
 //!
 //! # Audit
 //! Logins and logouts go into the audit chain (action `login`, `logout`; `peer` the source
@@ -87,8 +89,17 @@ pub const LOGIN_BURST: f64 = 5.0;
 pub const LOGIN_PER_MINUTE: f64 = 5.0;
 /// Sources and names the login limiter remembers at once.
 pub const LIMITER_ENTRIES: usize = 10_000;
-/// Last-use times are written at most this often per token or session.
+/// Last-use times are written at most this often per token or session (sessions more often
+/// under a short idle timeout: [`session_touch_every`]).
 const TOUCH_EVERY: Duration = Duration::from_secs(60);
+
+/// How stale a session's recorded activity may get before a request rewrites it: [`TOUCH_EVERY`],
+/// or a quarter of the idle timeout when that is shorter. The recorded time then lags the last
+/// request by less than a quarter of the timeout, so requests closer together than three
+/// quarters of it keep the session alive.
+fn session_touch_every(idle_timeout: Option<Duration>) -> Duration {
+    idle_timeout.map_or(TOUCH_EVERY, |idle| TOUCH_EVERY.min(idle / 4))
+}
 
 /// The authenticated caller, in every authenticated request's extensions.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -326,7 +337,9 @@ impl Auth {
                 ));
             }
         }
-        if now.duration_since(session.last_seen_at).unwrap_or_default() >= TOUCH_EVERY {
+        if now.duration_since(session.last_seen_at).unwrap_or_default()
+            >= session_touch_every(self.options.idle_timeout)
+        {
             if let Err(e) = self.store.touch_session(&session.id_sha256, now).await {
                 tracing::warn!(error = %e, "could not record a session's activity");
             }
@@ -903,6 +916,23 @@ fn write_private(path: &Path, data: &[u8]) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn session_activity_is_written_every_quarter_of_a_short_idle_timeout() {
+        assert_eq!(session_touch_every(None), TOUCH_EVERY);
+        assert_eq!(
+            session_touch_every(Some(Duration::from_secs(30 * 60))),
+            TOUCH_EVERY
+        );
+        assert_eq!(
+            session_touch_every(Some(Duration::from_secs(30))),
+            Duration::from_millis(7500)
+        );
+        assert_eq!(
+            session_touch_every(Some(Duration::from_secs(2))),
+            Duration::from_millis(500)
+        );
+    }
 
     #[test]
     fn password_hash_is_argon2id_phc_and_verifies() {

@@ -1,6 +1,6 @@
 //! Shared by the `amtd` binary's end-to-end tests: run the `amtd` binary, start
 //! `amtd serve` on a fresh CA with a provisioning certificate, start one emulated device, and
-//! talk to the REST API with raw HTTP. Everything binds to a random 127.x.y.0/24 on loopback.
+//! talk to the REST API with raw HTTP (a token or a login session). Everything binds to a random 127.x.y.0/24 on loopback.
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
@@ -133,6 +133,58 @@ pub fn request(
     (status, body)
 }
 
+/// A raw HTTP/1.1 request with extra headers (a session cookie, a CSRF token): (status, head,
+/// JSON body or Null).
+pub fn http(
+    api: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String, serde_json::Value) {
+    let host = api.strip_prefix("http://").unwrap();
+    let mut s = TcpStream::connect(host).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let extra: String = headers
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}\r\n"))
+        .collect();
+    write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: {host}\r\n{extra}Content-Type: application/json\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut raw = Vec::new();
+    let _ = s.read_to_end(&mut raw);
+    let end = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or_else(|| panic!("no HTTP answer to {method} {path}"));
+    let head = String::from_utf8_lossy(&raw[..end]).to_string();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    let body = serde_json::from_slice(&raw[end + 4..]).unwrap_or(serde_json::Value::Null);
+    (status, head, body)
+}
+
+/// `POST /api/v1/login`: (status, session cookie, CSRF token); empty strings when refused.
+pub fn login(api: &str, user: &str, password: &str) -> (u16, String, String) {
+    let body = serde_json::json!({ "user": user, "password": password }).to_string();
+    let (status, head, v) = http(api, "POST", "/api/v1/login", &[], &body);
+    let cookie = head
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))
+        .and_then(|l| l.split_once(':'))
+        .map(|(_, v)| v.trim().split(';').next().unwrap().to_owned())
+        .unwrap_or_default();
+    (
+        status,
+        cookie,
+        v["csrf_token"].as_str().unwrap_or("").to_owned(),
+    )
+}
+
 fn dechunk(mut b: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
     loop {
@@ -146,6 +198,16 @@ fn dechunk(mut b: &[u8]) -> Vec<u8> {
         out.extend_from_slice(&b[..size]);
         b = &b[size + 2..];
     }
+}
+
+/// The certificates in PEM text, each as its own PEM block, in order.
+pub fn pem_blocks(text: &str) -> Vec<String> {
+    const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
+    const END: &str = "-----END CERTIFICATE-----";
+    text.split(BEGIN)
+        .skip(1)
+        .map(|rest| format!("{BEGIN}{}{END}\n", rest.split(END).next().unwrap()))
+        .collect()
 }
 
 /// SHA-256 of the last certificate in a PEM file (the root in `amtd ca trust-pem`'s order).
