@@ -90,6 +90,8 @@ async function main() {
     if (Date.now() > deadline) throw new Error('the table never showed ' + devices + ' provisioned devices');
     await page.waitForTimeout(100);
   }
+  // The sample that ended the loop was taken after the last status read: read them once more.
+  for (const s of await page.$$eval('[data-testid=devices] tr[data-status]', (rows) => rows.map((r) => r.dataset.status))) seen.add(s);
   findings.statuses_seen = [...seen];
   findings.same_document = await page.evaluate(() => window.__sameDocument);
   await snap('fleet-provisioned');
