@@ -7,7 +7,7 @@
 //! connected, Ctrl-] q to quit, and in pipe mode the session stays until the host has been
 //! quiet for `--linger-ms` after stdin ended.
 
-use std::io::{Read as _, Write as _};
+use std::io::Write as _;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _, Result};
@@ -151,21 +151,7 @@ async fn session(api: &Api, uuid: &str, linger: Duration) -> Result<()> {
             ""
         }
     );
-    let (tx, mut stdin_rx) = tokio::sync::mpsc::channel::<Vec<u8>>(16);
-    std::thread::spawn(move || {
-        let mut stdin = std::io::stdin();
-        let mut buf = [0u8; 1024];
-        loop {
-            match stdin.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    if tx.blocking_send(buf[..n].to_vec()).is_err() {
-                        break;
-                    }
-                }
-            }
-        }
-    });
+    let mut stdin_rx = crate::redir_cmd::stdin_chunks();
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     let mut escape = Escape::default();

@@ -444,21 +444,7 @@ async fn sol_session(r: &Resolved, linger_ms: u64) -> Result<()> {
             ""
         }
     );
-    let (tx, mut stdin_rx) = tokio::sync::mpsc::channel::<Vec<u8>>(16);
-    std::thread::spawn(move || {
-        let mut stdin = std::io::stdin();
-        let mut buf = [0u8; 1024];
-        loop {
-            match stdin.read(&mut buf) {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    if tx.blocking_send(buf[..n].to_vec()).is_err() {
-                        break;
-                    }
-                }
-            }
-        }
-    });
+    let mut stdin_rx = stdin_chunks();
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     let mut hup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())?;
     let linger = Duration::from_millis(linger_ms);
@@ -653,6 +639,27 @@ async fn ider_session(r: &Resolved, args: &IderArgs) -> Result<()> {
         stats.blocks_served, stats.bytes_served, stats.commands
     );
     outcome
+}
+
+/// Standard input as chunks, read on a thread of its own (a blocking read cannot be cancelled);
+/// the channel closes when standard input ends.
+pub(crate) fn stdin_chunks() -> tokio::sync::mpsc::Receiver<Vec<u8>> {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Vec<u8>>(16);
+    std::thread::spawn(move || {
+        let mut stdin = std::io::stdin();
+        let mut buf = [0u8; 1024];
+        loop {
+            match stdin.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    if tx.blocking_send(buf[..n].to_vec()).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    rx
 }
 
 #[cfg(test)]
